@@ -1,0 +1,17 @@
+"""promptgate (package `harness`): evaluate and optimize LLM classification prompts as a pytest
+suite. The CLI and the pytest plugin are thin shells over this API."""
+
+from harness.api import Evaluation, Session
+from harness.config import Settings, load_settings
+from harness.errors import (BackendError, CacheMiss, DatasetError, GateFailed, HarnessError,
+                            TemplateError, UsageError)
+from harness.gate import describe_failure
+from harness.metrics import Metrics, classification_metrics
+from harness.records import INVALID
+from harness.report import metrics_table
+
+__all__ = [
+    "INVALID", "BackendError", "CacheMiss", "DatasetError", "Evaluation", "GateFailed",
+    "HarnessError", "Metrics", "Session", "Settings", "TemplateError", "UsageError",
+    "classification_metrics", "describe_failure", "load_settings", "metrics_table",
+]

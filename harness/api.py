@@ -1,0 +1,116 @@
+"""The library API the CLI and the pytest plugin are thin shells over.
+
+    session = Session(load_settings())
+    evaluation = session.evaluate("subjectivity", "v2")
+    evaluation.metrics.macro_f1, evaluation.thresholds.passed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.cache import Cache
+from harness.config import Settings
+from harness.gate import GateResult, check_baseline, check_rules
+from harness.metrics import Metrics, metrics_for
+from harness.models import Backend, get_backend
+from harness.prompts import list_versions
+from harness.records import RunResult, RunSpec
+from harness.report import write_run_report
+from harness.runner import run
+from harness.store import baseline_mismatch, baseline_path, read_baseline, write_baseline, write_run
+from harness.tasks import list_tasks, load_task
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    result: RunResult
+    metrics: Metrics
+    thresholds: GateResult
+    baseline: GateResult
+    baseline_record: dict | None = None
+    report_dir: Path | None = field(default=None)
+
+
+class Session:
+    """Holds what is expensive to make (backends, the cache) and memoizes runs, so a pytest
+    session evaluates each (task, version, split) once and shares it with every test."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = Cache(settings.resolve(settings.cache_dir), settings.cache)
+        self._backends: dict[str, Backend] = {}
+        self._evaluations: dict[tuple, Evaluation] = {}
+
+    def backend(self, model: str | None = None) -> Backend:
+        model = model or self.settings.model
+        if model not in self._backends:
+            self._backends[model] = get_backend(model)
+        return self._backends[model]
+
+    def tasks(self) -> list[str]:
+        return list_tasks(self.settings.root)
+
+    def versions(self, task: str) -> list[str]:
+        return list_versions(load_task(self.settings.root, task))
+
+    def evaluate(self, task: str, version: str, *, split: str | None = None,
+                 limit: int | None = None, write: bool = True) -> Evaluation:
+        s = self.settings
+        split = split or s.split
+        limit = limit if limit is not None else (s.limit if split != "critical" else None)
+        key = (task, version, s.model, s.mode, split, limit)
+        if key not in self._evaluations:
+            spec = RunSpec(task=task, version=version, model=s.model, mode=s.mode, split=split,
+                           limit=limit)
+            result = run(spec, root=s.root, backend=self.backend(), cache=self.cache,
+                         progress=s.progress)
+            metrics = metrics_for(result)
+            evaluation = Evaluation(
+                result=result, metrics=metrics,
+                thresholds=check_rules(metrics, result.task.rules),
+                **self._compare_with_baseline(result, metrics))
+            if write and split != "critical":
+                evaluation = self.write_report(evaluation)
+            self._evaluations[key] = evaluation
+        return self._evaluations[key]
+
+    def _compare_with_baseline(self, result: RunResult, metrics: Metrics) -> dict:
+        path = self.baseline_file(result.spec.task, result.spec.version)
+        record = read_baseline(path)
+        if record is None:
+            return {"baseline": GateResult((), skipped=f"no baseline at {path}; record one "
+                                                       f"with --update-baseline")}
+        mismatch = baseline_mismatch(record, result)
+        if mismatch:
+            return {"baseline": GateResult((), skipped=f"{mismatch} ({path}); not compared"),
+                    "baseline_record": record}
+        task = result.task
+        return {"baseline": check_baseline(metrics, record, rules=task.rules,
+                                           main_metric=task.metric,
+                                           tolerance=task.baseline_tolerance),
+                "baseline_record": record}
+
+    def baseline_file(self, task: str, version: str) -> Path:
+        return baseline_path(self.settings.resolve(self.settings.baseline_dir), task, version)
+
+    def update_baseline(self, evaluation: Evaluation, critical: Evaluation | None) -> Path:
+        outcomes = {p.example_id: p.correct for p in critical.result.predictions} \
+            if critical else {}
+        path = self.baseline_file(evaluation.result.spec.task, evaluation.result.spec.version)
+        write_baseline(path, evaluation.result, evaluation.metrics, outcomes)
+        return path
+
+    def write_report(self, evaluation: Evaluation) -> Evaluation:
+        directory = self.settings.resolve(self.settings.report_dir) / evaluation.result.run_id
+        write_run(evaluation.result, evaluation.metrics, directory)
+        write_run_report(directory, evaluation.result, evaluation.metrics,
+                         evaluation.thresholds, evaluation.baseline)
+        return Evaluation(evaluation.result, evaluation.metrics, evaluation.thresholds,
+                          evaluation.baseline, evaluation.baseline_record, directory)
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()

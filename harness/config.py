@@ -1,0 +1,117 @@
+"""One frozen settings object for the CLI and the pytest plugin.
+
+Precedence, highest first: explicit options (CLI flags / pytest options) > environment variables
+(`HARNESS_MODEL`, `HARNESS_MODE`, `HARNESS_SPLIT`, `HARNESS_CACHE`, `HARNESS_REPORT_DIR`,
+`HARNESS_CACHE_DIR`) > `[tool.harness]` in the project's pyproject.toml > built-in defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+from harness.records import MODES
+
+CACHE_MODES = ("record", "replay", "refresh", "off")
+SPLIT_CHOICES = ("train", "validation", "test", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    root: Path
+    model: str = "local"
+    mode: str = "score"
+    split: str = "test"
+    limit: int | None = None
+    # record: read and write; replay: read only, a miss is an error; refresh: write only; off: neither.
+    cache: str = "record"
+    cache_dir: Path = Path(".harness-cache")
+    report_dir: Path = Path("reports")
+    baseline_dir: Path = Path("evals/baselines")
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.split not in SPLIT_CHOICES:
+            raise UsageError(f"unknown split {self.split!r}; choose one of {', '.join(SPLIT_CHOICES)}")
+        if self.cache not in CACHE_MODES:
+            raise UsageError(f"unknown cache mode {self.cache!r}; choose one of {', '.join(CACHE_MODES)}")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError(f"--limit must be a positive number of examples, got {self.limit}")
+
+    def resolve(self, path: Path) -> Path:
+        """Paths in settings are relative to the project root."""
+        return path if path.is_absolute() else self.root / path
+
+
+_ENV = {
+    "model": "HARNESS_MODEL",
+    "mode": "HARNESS_MODE",
+    "split": "HARNESS_SPLIT",
+    "cache": "HARNESS_CACHE",
+    "cache_dir": "HARNESS_CACHE_DIR",
+    "report_dir": "HARNESS_REPORT_DIR",
+}
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above `start` holding a `prompts/` folder or a pyproject.toml
+    with a [tool.harness] table."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "prompts").is_dir():
+            return candidate
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file() and "tool" in _read_toml(pyproject) and \
+                "harness" in _read_toml(pyproject)["tool"]:
+            return candidate
+    raise UsageError(
+        f"no harness project found at or above {here}: expected a prompts/ folder "
+        "(prompts/<task>/task.yaml) or a pyproject.toml with [tool.harness]"
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: {exc}") from exc
+
+
+def load_settings(root: Path | None = None, overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from pyproject, environment and explicit overrides (None values ignored)."""
+    root = find_root(root)
+    env = os.environ if environ is None else environ
+    known = {f.name for f in fields(Settings)} - {"root"}
+    values: dict[str, Any] = {}
+
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("harness", {})
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise UsageError(f"{pyproject}: [tool.harness] has unknown key(s) {', '.join(unknown)}; "
+                             f"known keys: {', '.join(sorted(known))}")
+        values.update(table)
+    for name, var in _ENV.items():
+        if env.get(var):
+            values[name] = env[var]
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+
+    for name in ("cache_dir", "report_dir", "baseline_dir"):
+        if name in values:
+            values[name] = Path(values[name])
+    if "limit" in values and values["limit"] is not None:
+        values["limit"] = int(values["limit"])
+    return Settings(root=root, **values)
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **{k: v for k, v in changes.items() if v is not None})

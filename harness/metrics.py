@@ -1,0 +1,127 @@
+"""Classification metrics over scikit-learn. Pure functions of (y_true, y_pred); no I/O.
+
+Conventions (as in sklearn): precision/recall/F1 are computed over the task's labels. A prediction
+of INVALID is never correct: it lowers the true label's recall and counts against accuracy, and
+it has its own column in the confusion matrix. Errored calls (infrastructure failures) are not
+predictions: they are excluded and counted in `n_errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from harness.records import INVALID, RunResult, Rule
+
+
+@dataclass(frozen=True, slots=True)
+class LabelScores:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    labels: tuple[str, ...]
+    per_label: Mapping[str, LabelScores]
+    accuracy: float
+    macro_precision: float
+    macro_recall: float
+    macro_f1: float
+    micro_f1: float
+    weighted_f1: float
+    # rows: true label (in `labels` order); columns: `labels` + INVALID
+    confusion: tuple[tuple[int, ...], ...]
+    n: int
+    n_invalid: int
+    n_errors: int = 0
+
+    def value(self, metric: str, label: str | None = None) -> float:
+        """`value("macro_f1")`, `value("recall", "Objective")`."""
+        if label is None:
+            return float(getattr(self, metric))
+        return float(getattr(self.per_label[label], metric))
+
+    def as_dict(self) -> dict:
+        return {
+            "n": self.n, "n_invalid": self.n_invalid, "n_errors": self.n_errors,
+            "accuracy": self.accuracy, "macro_precision": self.macro_precision,
+            "macro_recall": self.macro_recall, "macro_f1": self.macro_f1,
+            "micro_f1": self.micro_f1, "weighted_f1": self.weighted_f1,
+            "per_label": {k: {"precision": v.precision, "recall": v.recall, "f1": v.f1,
+                              "support": v.support} for k, v in self.per_label.items()},
+            "confusion": {"rows": list(self.labels), "columns": [*self.labels, INVALID],
+                          "counts": [list(row) for row in self.confusion]},
+        }
+
+
+def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], *,
+                           labels: Sequence[str], n_errors: int = 0) -> Metrics:
+    """Per-label and averaged precision/recall/F1, accuracy and the confusion matrix.
+
+    >>> m = classification_metrics(["a", "a", "b"], ["a", "INVALID", "b"], labels=["a", "b"])
+    >>> (m.accuracy, m.per_label["a"].recall, m.n_invalid)
+    (0.6666666666666666, 0.5, 1)
+    """
+    labels = tuple(labels)
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true and y_pred differ in length: {len(y_true)} != {len(y_pred)}")
+    unknown_true = sorted(set(y_true) - set(labels))
+    if unknown_true:
+        raise ValueError(f"y_true holds values outside labels: {unknown_true}; labels: {labels}")
+    unknown_pred = sorted(set(y_pred) - set(labels) - {INVALID})
+    if unknown_pred:
+        raise ValueError(f"y_pred holds values outside labels and {INVALID!r}: {unknown_pred}")
+    if not y_true:
+        zero = LabelScores(0.0, 0.0, 0.0, 0)
+        return Metrics(labels, {l: zero for l in labels}, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                       tuple(tuple(0 for _ in range(len(labels) + 1)) for _ in labels), 0, 0,
+                       n_errors)
+
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels),
+                                                 zero_division=0)
+    averaged = {avg: precision_recall_fscore_support(y_true, y_pred, labels=list(labels),
+                                                     average=avg, zero_division=0)
+                for avg in ("macro", "micro", "weighted")}
+    matrix = confusion_matrix(y_true, y_pred, labels=[*labels, INVALID])[: len(labels)]
+    return Metrics(
+        labels=labels,
+        per_label={label: LabelScores(float(p[i]), float(r[i]), float(f[i]), int(s[i]))
+                   for i, label in enumerate(labels)},
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        macro_precision=float(averaged["macro"][0]),
+        macro_recall=float(averaged["macro"][1]),
+        macro_f1=float(averaged["macro"][2]),
+        micro_f1=float(averaged["micro"][2]),
+        weighted_f1=float(averaged["weighted"][2]),
+        confusion=tuple(tuple(int(v) for v in row) for row in np.asarray(matrix)),
+        n=len(y_true),
+        n_invalid=sum(1 for v in y_pred if v == INVALID),
+        n_errors=n_errors,
+    )
+
+
+def metrics_for(result: RunResult) -> Metrics:
+    answered = result.answered
+    return classification_metrics([p.expected for p in answered],
+                                  [p.predicted for p in answered],  # type: ignore[misc]
+                                  labels=result.task.label_names,
+                                  n_errors=len(result.errors))
+
+
+def top_confusions(metrics: Metrics, k: int = 3) -> list[tuple[str, str, int]]:
+    """The k largest off-diagonal cells as (true, predicted, count)."""
+    columns = [*metrics.labels, INVALID]
+    cells = [(metrics.labels[i], columns[j], count)
+             for i, row in enumerate(metrics.confusion) for j, count in enumerate(row)
+             if count and metrics.labels[i] != columns[j]]
+    return sorted(cells, key=lambda cell: -cell[2])[:k]
+
+
+def rule_value(metrics: Metrics, rule: Rule) -> float:
+    return metrics.value(rule.metric, rule.label)

@@ -1,0 +1,9 @@
+"""Model backends. `get_backend("local")` / `get_backend("openai:gpt-4o-mini")`.
+
+A backend turns LabelRequests into ModelOutputs. Vendor SDKs are imported lazily inside each
+backend, so a missing optional install fails with a hint only when that backend is asked for.
+"""
+
+from harness.models.base import Backend, available_backends, get_backend, register_backend
+
+__all__ = ["Backend", "available_backends", "get_backend", "register_backend"]

@@ -1,0 +1,218 @@
+"""Frozen records passed between stages. Plain data: no I/O, no model calls.
+
+The flow is task.yaml + vN.jinja + fixtures -> RenderedPrompt -> ModelOutput -> Prediction -> RunResult.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Bumped when the on-disk shape of results.jsonl / metrics.json / cache entries changes.
+SCHEMA_VERSION = 1
+
+# The pseudo-label for an answer that maps to no label. Never a valid label name in task.yaml.
+INVALID = "INVALID"
+
+MODES = ("score", "generate", "constrained")
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One gate rule: `metric[label] >= minimum` (label None for whole-run metrics)."""
+
+    metric: str
+    minimum: float
+    label: str | None = None
+
+    def __str__(self) -> str:
+        target = f"{self.metric}[{self.label}]" if self.label else self.metric
+        return f"{target} >= {self.minimum:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class SplitSpec:
+    """Fractions for the derived stratified split, used when a fixture row has no `split`."""
+
+    train: float = 0.5
+    validation: float = 0.25
+    test: float = 0.25
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    name: str
+    path: Path  # the task.yaml
+    labels: tuple[Label, ...]
+    dataset: Path
+    input_fields: tuple[str, ...]
+    rules: tuple[Rule, ...] = ()
+    # Largest allowed drop of a gated metric against the committed baseline (absolute, 0..1).
+    baseline_tolerance: float = 0.05
+    metric: str = "macro_f1"
+    splits: SplitSpec = SplitSpec()
+    description: str = ""
+    # Versions kept for comparison: evaluated and reported, not held to the thresholds.
+    retired: tuple[str, ...] = ()
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(label.name for label in self.labels)
+
+    @property
+    def prompt_dir(self) -> Path:
+        return self.path.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    id: str
+    inputs: Mapping[str, str]
+    label: str
+    split: str
+    line: int
+    critical: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fixture:
+    path: Path
+    examples: tuple[Example, ...]
+    content_hash: str
+
+    def select(self, split: str) -> tuple[Example, ...]:
+        """`all`, a split name, or `critical` (critical cases from every split)."""
+        if split == "all":
+            return self.examples
+        if split == "critical":
+            return tuple(e for e in self.examples if e.critical)
+        return tuple(e for e in self.examples if e.split == split)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptVersion:
+    task: str
+    name: str  # "v2"
+    path: Path
+    source: str
+    parent: str | None  # the version it {% extends %}, if any
+    content_hash: str  # covers this template and every parent it extends
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    example_id: str
+    messages: tuple[Message, ...]
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecodingParams:
+    """Only parameters that change the output; they are part of the cache key."""
+
+    temperature: float = 0.0
+    max_tokens: int = 24
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRequest:
+    """What the runner asks a backend: one rendered prompt, the label set, how to get a label."""
+
+    prompt: RenderedPrompt
+    labels: tuple[str, ...]
+    mode: str
+    params: DecodingParams = DecodingParams()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOutput:
+    """What a backend answers. `error` is an infrastructure failure, never a wrong answer."""
+
+    raw: str = ""
+    # Normalized probability of each label (score mode); None when the mode gives none.
+    distribution: Mapping[str, float] | None = None
+    usage: Usage = Usage()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    example_id: str
+    expected: str
+    predicted: str | None  # a label, INVALID, or None when the call errored
+    confidence: float | None
+    distribution: Mapping[str, float] | None
+    raw: str
+    prompt_hash: str
+    cached: bool
+    usage: Usage = Usage()
+    error: str | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.predicted == self.expected
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    task: str
+    version: str
+    model: str = "local"
+    mode: str = "score"
+    split: str = "test"
+    limit: int | None = None
+    params: DecodingParams = DecodingParams()
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: str
+    spec: RunSpec
+    task: TaskSpec
+    prompt: PromptVersion
+    dataset_hash: str
+    model_identity: Mapping[str, str]
+    examples: tuple[Example, ...]
+    predictions: tuple[Prediction, ...]
+    started_at: str  # ISO 8601, UTC
+    duration_s: float
+    rendered_example: RenderedPrompt | None = None
+    git: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def model_calls(self) -> int:
+        return sum(1 for p in self.predictions if not p.cached)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(1 for p in self.predictions if p.cached)
+
+    @property
+    def errors(self) -> tuple[Prediction, ...]:
+        return tuple(p for p in self.predictions if p.error is not None)
+
+    @property
+    def answered(self) -> tuple[Prediction, ...]:
+        return tuple(p for p in self.predictions if p.error is None)

@@ -1,0 +1,101 @@
+"""run(RunSpec) -> RunResult: load, validate and render everything first, then ask the model
+through the cache. No scoring here: metrics are computed from the RunResult."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+from harness.cache import Cache
+from harness.datasets import load_fixture
+from harness.errors import UsageError
+from harness.models.base import Backend
+from harness.parsing import parse_label
+from harness.prompts import Renderer, load_version
+from harness.records import LabelRequest, ModelOutput, Prediction, RunResult, RunSpec
+from harness.tasks import load_task
+
+
+def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache,
+        progress: bool = True) -> RunResult:
+    task = load_task(root, spec.task)
+    version = load_version(task, spec.version)
+    fixture = load_fixture(task)
+    examples = fixture.select(spec.split)
+    if not examples:
+        raise UsageError(f"split {spec.split!r} of {fixture.path} has no examples")
+    if spec.limit is not None:
+        examples = examples[: spec.limit]
+    if spec.mode not in backend.modes():
+        raise UsageError(f"model {spec.model!r} does not support mode {spec.mode!r}; "
+                         f"it supports {', '.join(backend.modes())}")
+
+    # Render every prompt before the first model call: template errors surface at once.
+    renderer = Renderer(task, version)
+    requests = [LabelRequest(renderer.render(e), task.label_names, spec.mode, spec.params)
+                for e in examples]
+
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    identity = backend.identity()
+    keys = [Cache.key(identity, r) for r in requests]
+    outputs: list[ModelOutput | None] = [
+        cache.get(k, describe=f"{spec.task}/{spec.version} example {e.id!r}")
+        for k, e in zip(keys, examples)]
+    cached = [o is not None for o in outputs]
+    missing = [i for i, o in enumerate(outputs) if o is None]
+
+    if missing:
+        bar = tqdm(total=len(examples), initial=len(examples) - len(missing), unit="ex",
+                   desc=f"{spec.task}/{spec.version} [{spec.mode}]", delay=2.0,
+                   disable=not progress, leave=False)
+        with bar:
+            for j, output in backend.complete([requests[i] for i in missing]):
+                index = missing[j]
+                outputs[index] = output
+                cache.put(keys[index], output)  # written as it arrives: a crash loses nothing
+                bar.update(1)
+
+    predictions = tuple(_prediction(e, r, o, c, task.label_names)
+                        for e, r, o, c in zip(examples, requests, outputs, cached))
+    return RunResult(
+        run_id=make_run_id(spec, started), spec=spec, task=task, prompt=version,
+        dataset_hash=fixture.content_hash, model_identity=dict(identity), examples=examples,
+        predictions=predictions, started_at=started.isoformat(timespec="seconds"),
+        duration_s=time.perf_counter() - clock,
+        rendered_example=requests[0].prompt, git=git_info(root))
+
+
+def _prediction(example, request, output, cached, labels) -> Prediction:
+    if output.error is not None:
+        return Prediction(example.id, example.label, None, None, None, output.raw,
+                          request.prompt.hash, cached, output.usage, output.error)
+    if output.distribution:
+        predicted = max(output.distribution, key=output.distribution.__getitem__)
+        confidence = output.distribution[predicted]
+    else:
+        predicted, confidence = parse_label(output.raw, labels), None
+    return Prediction(example.id, example.label, predicted, confidence, output.distribution,
+                      output.raw, request.prompt.hash, cached, output.usage)
+
+
+def make_run_id(spec: RunSpec, started: datetime) -> str:
+    salt = hashlib.sha256(f"{spec}{started.isoformat()}".encode()).hexdigest()[:6]
+    return (f"{started.strftime('%Y%m%dT%H%M%S')}-{spec.task}-{spec.version}-{spec.mode}-"
+            f"{spec.split}-{salt}")
+
+
+def git_info(root: Path) -> dict[str, str]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        return {"commit": git("rev-parse", "HEAD"),
+                "dirty": "yes" if git("status", "--porcelain", "--untracked-files=no") else "no"}
+    except (OSError, subprocess.SubprocessError):
+        return {}

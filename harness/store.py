@@ -1,0 +1,116 @@
+"""Versioned run records on disk (results.jsonl, metrics.json) and committed baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.errors import UsageError
+from harness.metrics import Metrics
+from harness.records import SCHEMA_VERSION, RunResult
+
+
+def write_json(path: Path, data: object) -> None:
+    """Atomic write: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def spec_block(result: RunResult) -> dict:
+    """Everything needed to know what was run (the report reads this, never the model)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": result.run_id,
+        "task": result.spec.task,
+        "version": result.spec.version,
+        "prompt_hash": result.prompt.content_hash,
+        "prompt_parent": result.prompt.parent,
+        "model": result.spec.model,
+        "model_identity": dict(result.model_identity),
+        "mode": result.spec.mode,
+        "params": asdict(result.spec.params),
+        "split": result.spec.split,
+        "limit": result.spec.limit,
+        "dataset": str(result.task.dataset),
+        "dataset_hash": result.dataset_hash,
+        "n_examples": len(result.examples),
+        "git": dict(result.git),
+        "started_at": result.started_at,
+        "duration_s": round(result.duration_s, 3),
+        "model_calls": result.model_calls,
+        "cache_hits": result.cache_hits,
+        "prompt_tokens": sum(p.usage.prompt_tokens for p in result.predictions),
+        "completion_tokens": sum(p.usage.completion_tokens for p in result.predictions),
+    }
+
+
+def write_run(result: RunResult, metrics: Metrics, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "results.jsonl").open("w", encoding="utf-8") as handle:
+        for example, p in zip(result.examples, result.predictions):
+            row = {"id": p.example_id, "input": dict(example.inputs), "expected": p.expected,
+                   "predicted": p.predicted, "confidence": p.confidence,
+                   "distribution": p.distribution, "raw": p.raw, "prompt_hash": p.prompt_hash,
+                   "cached": p.cached, "error": p.error, "usage": asdict(p.usage),
+                   "critical": example.critical, "line": example.line}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_json(directory / "metrics.json", {"spec": spec_block(result), "metrics": metrics.as_dict()})
+    return directory
+
+
+def read_run(directory: Path) -> tuple[dict, list[dict]]:
+    """(metrics.json, results rows) of a written run."""
+    metrics_path = directory / "metrics.json"
+    if not metrics_path.is_file():
+        raise UsageError(f"{directory} is not a run directory (no metrics.json)")
+    data = json.loads(metrics_path.read_text(encoding="utf-8"))
+    rows = [json.loads(line) for line in
+            (directory / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    return data, rows
+
+
+def baseline_path(baseline_dir: Path, task: str, version: str) -> Path:
+    return baseline_dir / task / f"{version}.json"
+
+
+def read_baseline(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc}); fix it or rewrite it with "
+                         f"--update-baseline") from exc
+
+
+def write_baseline(path: Path, result: RunResult, metrics: Metrics,
+                   critical: Mapping[str, bool]) -> None:
+    spec = spec_block(result)
+    write_json(path, {
+        "schema": SCHEMA_VERSION,
+        "task": spec["task"], "version": spec["version"], "model": spec["model"],
+        "model_sha256": result.model_identity.get("sha256", ""),
+        "mode": spec["mode"], "split": spec["split"], "limit": spec["limit"],
+        "dataset_hash": spec["dataset_hash"], "prompt_hash": spec["prompt_hash"],
+        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "metrics": {k: v for k, v in metrics.as_dict().items() if k != "confusion"},
+        "critical": dict(sorted(critical.items())),
+    })
+
+
+def baseline_mismatch(baseline: Mapping, result: RunResult) -> str:
+    """Why a baseline cannot be compared with this run ('' when it can)."""
+    differences = [f"{key} {baseline.get(key)!r} vs {value!r}" for key, value in
+                   (("model", result.spec.model), ("mode", result.spec.mode),
+                    ("split", result.spec.split), ("limit", result.spec.limit))
+                   if baseline.get(key) != value]
+    return ("baseline was recorded with " + ", ".join(differences)) if differences else ""
