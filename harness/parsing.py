@@ -20,17 +20,27 @@ _STRIP = " \t\r\n\"'`*_.,;:!?()[]{}<>#-"
 
 
 def parse_label(raw: str, labels: tuple[str, ...]) -> str:
-    text = _PREFIX.sub("", raw.strip()).strip(_STRIP)
     by_lower = {label.lower(): label for label in labels}
+    bare = raw.strip().strip(_STRIP)
+    if bare.lower() in by_lower:  # before prefix stripping: a label may be "Answer" or "Output"
+        return by_lower[bare.lower()]
+    text = _PREFIX.sub("", raw.strip()).strip(_STRIP)
     if text.lower() in by_lower:
         return by_lower[text.lower()]
-    found = {m.group(0).lower() for m in _label_pattern(labels).finditer(text)}
-    first = _label_pattern(labels).match(text)
-    if first:
+    pattern = _label_pattern(labels)
+    found = {m.group(0).lower() for m in pattern.finditer(text)}
+    first = pattern.match(text)
+    if first and not _restates_choices(text[first.end():], pattern):
         return by_lower[first.group(0).lower()]
     if len(found) == 1:
         return by_lower[found.pop()]
     return INVALID
+
+
+def _restates_choices(rest: str, pattern: re.Pattern[str]) -> bool:
+    """'Objective or Subjective' / 'billing, shipping': the answer lists choices, picks none."""
+    joined = re.match(r"\s*(?:,|/|\||\bor\b|\band\b)\s*", rest, re.IGNORECASE)
+    return bool(joined and pattern.match(rest[joined.end():]))
 
 
 def _label_pattern(labels: tuple[str, ...]) -> re.Pattern[str]:

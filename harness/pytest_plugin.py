@@ -123,7 +123,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if chosen:
             unknown = [v for v in chosen if v not in versions]
             if unknown:
-                raise pytest.UsageError(f"--prompt-version {', '.join(unknown)}: not a version of "
+                raise HarnessError(f"--prompt-version {', '.join(unknown)}: not a version of "
                                         f"{task!r}; versions on disk: {', '.join(versions)}")
             versions = [v for v in versions if v in chosen]
         if wants_version:
@@ -136,7 +136,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize("critical_case", cases,
                                  ids=[f"{task}/{v}/{case_id}" for v, case_id in cases])
     except HarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        # A collection error showing just our message (file:line and the fix), no traceback.
+        raise pytest.Collector.CollectError(str(exc)) from None
 
 
 class Gate:

@@ -55,6 +55,7 @@ class _Doc:
         if not isinstance(self.data, dict):
             raise UsageError(f"{path}: expected a mapping of keys (description, dataset, labels, ...)")
         self.lines: dict[str, int] = {}
+        self._nodes: dict[str, Any] = {}
         self._index(node, "")
 
     def _index(self, node: Any, prefix: str) -> None:
@@ -62,7 +63,16 @@ class _Doc:
             for key, value in node.value:
                 dotted = f"{prefix}{key.value}"
                 self.lines[dotted] = key.start_mark.line + 1
+                self._nodes[dotted] = value
                 self._index(value, dotted + ".")
+
+    def raw_items(self, key: str) -> list[tuple[str, Any]]:
+        """A mapping's items with keys exactly as written: YAML 1.1 would turn a label named
+        `Yes`, `No`, `On` or `null` into a bool or None, and a label name is text."""
+        node = self._nodes.get(key)
+        if not isinstance(node, yaml.MappingNode):
+            return []
+        return [(k.value, yaml.SafeLoader("").construct_document(v)) for k, v in node.value]
 
     def error(self, key: str, message: str) -> UsageError:
         line = self.lines.get(key)
@@ -88,7 +98,7 @@ def _parse(path: Path, name: str, root: Path) -> TaskSpec:
     inputs = data.get("inputs", ["text"])
     if isinstance(inputs, str):
         inputs = [inputs]
-    if not inputs or not all(isinstance(i, str) and i.isidentifier() for i in inputs):
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i.isidentifier() for i in inputs):
         raise doc.error("inputs", f"expected a list of field names usable as template variables, "
                                   f"got {inputs!r}")
     clash = sorted(set(inputs) & set(RESERVED_VARIABLES))
@@ -101,7 +111,8 @@ def _parse(path: Path, name: str, root: Path) -> TaskSpec:
                                   f"{', '.join(WHOLE_RUN_METRICS)}")
 
     tolerance = data.get("baseline_tolerance", 0.05)
-    if not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or \
+            not 0 <= tolerance <= 1:
         raise doc.error("baseline_tolerance", f"expected a number in 0..1 (absolute drop allowed), "
                                               f"got {tolerance!r}")
 
@@ -123,8 +134,7 @@ def _labels(doc: _Doc) -> tuple[Label, ...]:
         raise doc.error("labels", "expected a mapping of at least two labels to one-line "
                                   "descriptions, e.g. `Objective: verifiable facts`")
     labels = []
-    for name, description in raw.items():
-        name = str(name)
+    for name, description in doc.raw_items("labels"):
         if name.strip() != name or not name:
             raise doc.error(f"labels.{name}", "label names must not be empty or padded with spaces")
         if name.upper() == INVALID:
@@ -151,7 +161,7 @@ def _rules(doc: _Doc, labels: tuple[str, ...]) -> tuple[Rule, ...]:
             if not isinstance(value, dict):
                 raise doc.error(key, f"expected a mapping of label to minimum, e.g. "
                                      f"`{metric}: {{{labels[0]}: 0.5}}`")
-            for label, minimum in value.items():
+            for label, minimum in doc.raw_items(key):
                 if label not in labels:
                     raise doc.error(f"{key}.{label}", f"{label!r} is not a label "
                                                       f"(labels: {', '.join(labels)})")
@@ -173,6 +183,11 @@ def _splits(doc: _Doc) -> SplitSpec:
     raw = doc.data.get("split") or {}
     if not isinstance(raw, dict) or set(raw) - {"train", "validation", "test", "seed"}:
         raise doc.error("split", "expected {train: 0.5, validation: 0.25, test: 0.25, seed: 0}")
+    for name, value in raw.items():
+        numeric = int if name == "seed" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, numeric):
+            raise doc.error(f"split.{name}", f"expected {'an integer' if name == 'seed' else 'a number'}, "
+                                             f"got {value!r}")
     spec = SplitSpec(**{k: raw[k] for k in raw})
     total = spec.train + spec.validation + spec.test
     if abs(total - 1.0) > 1e-6 or min(spec.train, spec.validation, spec.test) < 0:

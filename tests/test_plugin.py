@@ -1,0 +1,118 @@
+"""The pytest plugin driven from outside with pytester, on the real embedded model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import copy_task
+
+pytestmark = pytest.mark.model
+
+EVAL = '''
+import pytest
+pytestmark = pytest.mark.harness_task("subjectivity")
+
+def test_meets_thresholds(harness_gate, prompt_version):
+    harness_gate.check_thresholds(prompt_version)
+
+def test_no_regression_against_baseline(harness_gate, prompt_version):
+    harness_gate.check_baseline(prompt_version)
+
+def test_critical_case(harness_gate, critical_case):
+    harness_gate.check_critical(critical_case)
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester):
+    copy_task(pytester.path, rows=40)
+    pytester.makepyfile(test_demo_gate=EVAL)
+    return pytester
+
+
+def set_thresholds(pytester: pytest.Pytester, text: str) -> None:
+    path = pytester.path / "prompts" / "subjectivity" / "task.yaml"
+    lines = path.read_text().splitlines()
+    start = lines.index("thresholds:")
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith(" "))
+    path.write_text("\n".join(lines[:start] + text.splitlines() + lines[end:]) + "\n")
+
+
+def test_versions_are_parametrized_and_summarized(project):
+    result = project.runpytest("--split", "all", "--limit", "8", "-v", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    result.stdout.fnmatch_lines(["*test_meets_thresholds?subjectivity/v1? SKIPPED*",
+                                 "*harness: prompt evaluations*",
+                                 "*subjectivity/v1 * 8 *", "*subjectivity/v2 * 8 *",
+                                 "*report: *index.html*"])
+    assert "passed" in outcomes
+    reports = list((project.path / "reports").glob("*/index.html"))
+    assert len(reports) == 2
+    run_dir = reports[0].parent
+    rows = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and {"id", "input", "expected", "predicted", "distribution",
+                               "prompt_hash", "cached"} <= set(rows[0])
+    assert json.loads((run_dir / "metrics.json").read_text())["spec"]["n_examples"] == 8
+
+
+def test_threshold_failure_names_metric_value_threshold_and_confusions(project):
+    set_thresholds(project, "thresholds:\n  macro_f1: 0.99")
+    result = project.runpytest("--split", "all", "--limit", "8", "--prompt-version", "v2",
+                               "-k", "thresholds", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*subjectivity/v2 misses task.yaml thresholds*",
+                                 "*FAILED macro_f1 >= 0.99: 0.* < 0.990*",
+                                 "*top confusions (expected -> predicted: count)*"])
+
+
+def test_baseline_round_trip_and_regression(project):
+    args = ("--split", "all", "--limit", "8", "--prompt-version", "v2", "-k", "baseline", "-rs",
+            "-p", "no:cacheprovider")
+    result = project.runpytest(*args)
+    result.assert_outcomes(skipped=1)  # no baseline yet: skipped with how to record one
+    result.stdout.fnmatch_lines(["*no baseline at*--update-baseline*"])
+    project.runpytest(*args, "--update-baseline").assert_outcomes(passed=1)
+    path = project.path / "evals" / "baselines" / "subjectivity" / "v2.json"
+    baseline = json.loads(path.read_text())
+    assert baseline["mode"] == "score" and baseline["limit"] == 8
+    project.runpytest(*args).assert_outcomes(passed=1)
+    baseline["metrics"]["macro_f1"] += 0.2  # pretend the accepted run was much better
+    path.write_text(json.dumps(baseline))
+    result = project.runpytest(*args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*regressed against its baseline*",
+                                 "*macro_f1 vs baseline*tolerance 0.05*"])
+    # A run with other settings is not compared against it, and says why.
+    result = project.runpytest(*args, "--mode", "constrained")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*baseline was recorded with mode 'score' vs 'constrained'*"])
+
+
+def test_cache_only_replays_without_the_model_and_fails_clearly_on_a_miss(project):
+    args = ("--split", "all", "--limit", "6", "--prompt-version", "v2", "-k", "thresholds",
+            "-p", "no:cacheprovider")
+    project.runpytest(*args).assert_outcomes(passed=1)
+    project.runpytest(*args, "--cache-only").assert_outcomes(passed=1)
+    result = project.runpytest(*args, "--cache-only", "--mode", "generate")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*cache miss in replay mode for subjectivity/v2 example*"])
+
+
+def test_unknown_prompt_version_is_a_usage_error_listing_versions(project):
+    result = project.runpytest("--prompt-version", "v9", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*--prompt-version v9: not a version of 'subjectivity'; "
+                                 "versions on disk: v1, v2*"])
+
+
+def test_bad_fixture_fails_collection_with_file_and_line(project):
+    path = project.path / "datasets" / "subjectivity.jsonl"
+    lines = path.read_text().splitlines()
+    lines[4] = lines[4].replace('"Objective"', '"Maybe"').replace('"Subjective"', '"Maybe"')
+    path.write_text("\n".join(lines) + "\n")
+    result = project.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*subjectivity.jsonl:5: label 'Maybe' is not one of "
+                                 "Objective, Subjective*"])
