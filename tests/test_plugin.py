@@ -6,23 +6,12 @@ import json
 
 import pytest
 
-from tests.conftest import copy_task
+from tests.conftest import REPO, copy_task
 
 pytestmark = pytest.mark.model
 
-EVAL = '''
-import pytest
-pytestmark = pytest.mark.harness_task("subjectivity")
-
-def test_meets_thresholds(harness_gate, prompt_version):
-    harness_gate.check_thresholds(prompt_version)
-
-def test_no_regression_against_baseline(harness_gate, prompt_version):
-    harness_gate.check_baseline(prompt_version)
-
-def test_critical_case(harness_gate, critical_case):
-    harness_gate.check_critical(critical_case)
-'''
+# The shipped eval module itself, run against a small copy of its task.
+EVAL = (REPO / "evals" / "test_subjectivity.py").read_text(encoding="utf-8")
 
 
 @pytest.fixture
