@@ -40,7 +40,7 @@ def spec_block(result: RunResult) -> dict:
         "params": asdict(result.spec.params),
         "split": result.spec.split,
         "limit": result.spec.limit,
-        "dataset": str(result.task.dataset),
+        "dataset": _project_relative(result.task.dataset, result.task.path.parents[2]),
         "dataset_hash": result.dataset_hash,
         "n_examples": len(result.examples),
         "git": dict(result.git),
@@ -51,6 +51,13 @@ def spec_block(result: RunResult) -> dict:
         "prompt_tokens": sum(p.usage.prompt_tokens for p in result.predictions),
         "completion_tokens": sum(p.usage.completion_tokens for p in result.predictions),
     }
+
+
+def _project_relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:  # a dataset outside the project: keep it absolute
+        return str(path)
 
 
 def write_run(result: RunResult, metrics: Metrics, directory: Path) -> Path:
