@@ -76,6 +76,10 @@ class Session:
             self._evaluations[key] = evaluation
         return self._evaluations[key]
 
+    def evaluations(self) -> list[Evaluation]:
+        """Every evaluation of this session, in run order (critical-case runs left out)."""
+        return [e for e in self._evaluations.values() if e.result.spec.split != "critical"]
+
     def _compare_with_baseline(self, result: RunResult, metrics: Metrics) -> dict:
         path = self.baseline_file(result.spec.task, result.spec.version)
         record = read_baseline(path)

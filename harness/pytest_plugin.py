@@ -18,7 +18,7 @@ import pytest
 
 from harness import (Evaluation, HarnessError, Session, Settings, describe_failure, load_settings,
                      metrics_table)
-from harness.config import CACHE_MODES, SPLIT_CHOICES
+from harness.config import SPLIT_CHOICES
 from harness.records import MODES
 
 _STATE = pytest.StashKey["_HarnessState"]()
@@ -75,7 +75,6 @@ class _HarnessState:
             if opt("no_cache") and opt("cache_only"):
                 raise pytest.UsageError("--no-cache and --cache-only exclude each other")
             cache = "off" if opt("no_cache") else "replay" if opt("cache_only") else None
-            assert cache is None or cache in CACHE_MODES
             try:
                 settings = load_settings(Path(self.config.rootpath), overrides={
                     "model": opt("model"), "mode": opt("mode"), "split": opt("split"),
@@ -94,8 +93,7 @@ class _HarnessState:
     def evaluations(self) -> list[Evaluation]:
         if self._session is None:
             return []
-        return [e for e in self._session._evaluations.values()  # noqa: SLF001 - same package
-                if e.result.spec.split != "critical"]
+        return self._session.evaluations()
 
     def close(self) -> None:
         if self._session is not None:
