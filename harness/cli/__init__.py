@@ -1,0 +1,52 @@
+"""`harness` command line: a thin shell over harness.api.
+
+Each command group lives in its own module exposing `register(subparsers)`, which adds its parser
+and sets `run=<function(args) -> int>`. Exit status: 0 ok; 1 a gate failed (with --check);
+2 bad input or usage (the message names the place); 3 some model calls errored (infrastructure),
+results are partial; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from harness import HarnessError
+from harness.cli import evaluate
+from harness.cli._common import EXIT_USAGE
+
+COMMANDS = (evaluate,)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Evaluate versioned classification prompts (prompts/<task>/vN.jinja) against "
+                    "ground-truth fixtures (datasets/) on a model, and write reports.",
+        epilog="Examples:\n  harness list\n  harness eval subjectivity\n"
+               "  harness eval tickets --version v2 --mode generate --split all\n\n"
+               "Defaults come from [tool.harness] in pyproject.toml and HARNESS_* variables.\n"
+               "`harness COMMAND --help` explains each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("harness: interrupted; finished calls are cached, re-run to continue",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,40 @@
+"""What every command shares: exit codes and option groups that map onto Settings."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.config import SPLIT_CHOICES
+from harness.records import MODES
+
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """--model/--mode/--split/--limit/cache/report options, as `harness eval` has them."""
+    parser.add_argument("--model", default=None,
+                        help="`local` (embedded SmolLM2-135M) or `local:/path/model.gguf` "
+                             "(default from config: local)")
+    parser.add_argument("--mode", choices=MODES, default=None,
+                        help="score: label probabilities (confidence); generate: free text mapped "
+                             "to a label or INVALID; constrained: guidance select (default: score)")
+    parser.add_argument("--split", choices=SPLIT_CHOICES, default=None,
+                        help="fixture split (default: test)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="only the first N examples of the split")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--no-cache", action="store_true",
+                       help="ignore and do not write the response cache")
+    cache.add_argument("--cache-only", action="store_true",
+                       help="replay recorded responses only; a miss is an error (CI without a model)")
+    parser.add_argument("--report-dir", default=None,
+                        help="where run folders are written (default: reports)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_overrides(args: argparse.Namespace) -> dict:
+    """Settings overrides from the options add_run_options added (None = not given)."""
+    cache = "off" if args.no_cache else "replay" if args.cache_only else None
+    return {"model": args.model, "mode": args.mode, "split": args.split, "limit": args.limit,
+            "cache": cache, "report_dir": args.report_dir,
+            "progress": False if args.no_progress else None}
