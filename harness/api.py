@@ -131,6 +131,9 @@ class Session:
         return Evaluation(result, evaluation.metrics, evaluation.thresholds,
                           evaluation.baseline, evaluation.baseline_record, directory)
 
+    def write_index(self) -> Path:
+        return write_index(self.report_root)
+
     def compare(self, runs: list[str | Path], *, out: Path | None = None) -> Path:
         """Write a comparison page of written runs (run folders or run ids under the report
         dir); the first run is the reference. Refuses runs of different tasks/datasets/splits."""
