@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.comparison import compare_runs
 from harness.errors import UsageError
 from harness.report import write_comparison, write_index
@@ -202,3 +203,17 @@ def test_index_lists_runs_newest_first_with_a_trend_per_task(tmp_path, report_ro
     assert [a for t, a in page.tags if t == "img" and "trend" in a.get("class", "")]
     text = "".join(page.text)
     assert "2026-01-03 00:00" in text and "macro_f1" in text
+
+
+def test_cli_compare_writes_a_page_and_refuses_unpaired_runs(tmp_path, report_root, capsys,
+                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not a harness project: --report-dir is used as given
+    a = write_synthetic_report(report_root, synthetic_result(tmp_path, 40))
+    b = write_synthetic_report(report_root, synthetic_result(tmp_path, 40, version="v2"))
+    assert main(["report", "compare", a.name, b.name, "--report-dir", str(report_root)]) == 0
+    page = Path(capsys.readouterr().out.strip())
+    assert page.is_file() and page.parent == report_root / "compare"
+    assert "compare/" in (report_root / "index.html").read_text()  # the index lists it
+    fewer = write_synthetic_report(report_root, synthetic_result(tmp_path, 30, version="v3"))
+    assert main(["report", "compare", str(a), str(fewer)]) == 2
+    assert "different examples" in capsys.readouterr().err
