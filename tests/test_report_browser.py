@@ -43,7 +43,11 @@ def console_messages(stderr: str) -> list[str]:
 
 def open_page(path: Path) -> tuple[str, list[str]]:
     """(the DOM after scripts ran, console messages)."""
-    done = chromium("--dump-dom", path.as_uri())
+    return open_page_at(path.as_uri())
+
+
+def open_page_at(url: str) -> tuple[str, list[str]]:
+    done = chromium("--dump-dom", url)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout, console_messages(done.stderr)
 
@@ -91,3 +95,17 @@ def test_compare_and_index_render_without_console_errors(reports, page):
     dom, messages = open_page(reports[page])
     assert messages == []
     assert 'id="runs"' in dom
+
+
+def test_a_confusion_cell_link_shows_exactly_that_cells_examples(reports):
+    html = reports["run"].read_text()
+    href = re.search(r'href="(#cell=Objective&amp;Subjective)"', html).group(1).replace("&amp;", "&")
+    in_cell = html.count('data-expected="Objective" data-predicted="Subjective" data-correct')
+    assert in_cell > 0
+    dom, messages = open_page_at(reports["run"].as_uri() + href)
+    assert messages == []
+    assert re.search(rf'<span id="f-count" class="muted">{in_cell} of \d+ inlined rows shown', dom)
+    visible = re.findall(r'<tr class="\w+" data-expected="(\w+)" data-predicted="(\w+)"'
+                         r'[^>]*?(hidden="")?>', dom)
+    shown = {(e, p) for e, p, hidden in visible if not hidden}
+    assert shown == {("Objective", "Subjective")}
