@@ -217,3 +217,16 @@ def test_cli_compare_writes_a_page_and_refuses_unpaired_runs(tmp_path, report_ro
     fewer = write_synthetic_report(report_root, synthetic_result(tmp_path, 30, version="v3"))
     assert main(["report", "compare", str(a), str(fewer)]) == 2
     assert "different examples" in capsys.readouterr().err
+
+
+def test_pages_are_self_contained(tmp_path, report_root):
+    """Nothing is fetched: figures are data: URIs, no external scripts, styles or fonts."""
+    a = write_synthetic_report(report_root, synthetic_result(tmp_path, 50))
+    b = write_synthetic_report(report_root, synthetic_result(tmp_path, 50, version="v2"))
+    for page in (a / "index.html", write_comparison(report_root, [a, b]), write_index(report_root)):
+        tags = parse(page).tags
+        assert all(attrs["src"].startswith("data:image/png;base64,")
+                   for tag, attrs in tags if tag == "img"), page
+        assert not [attrs for tag, attrs in tags if tag in ("script", "link", "iframe")
+                    and ("src" in attrs or "href" in attrs)], page
+        assert "http://" not in page.read_text() and "https://" not in page.read_text(), page
