@@ -81,6 +81,8 @@ def analyze(result: RunResult, *, train: Sequence[Example], seed: int = 0,
             fitted = tfidf_logreg(train, evaluated, labels, seed=seed)
         except HarnessError as exc:
             skipped = str(exc)
+        except ValueError as exc:  # e.g. sklearn: empty vocabulary (inputs without words)
+            skipped = f"could not fit it: {exc}"
         else:
             train_ids = {e.id for e in train}
             overlap = sum(1 for e in evaluated if e.id in train_ids)

@@ -14,10 +14,10 @@ from harness.analysis import analyze
 from harness.cache import Cache
 from harness.config import Settings
 from harness.gate import GateResult, check_baseline, check_rules
-from harness.metrics import Metrics, metrics_for
-from harness.models import Backend, get_backend
 from harness.datasets import load_fixture
 from harness.errors import HarnessError
+from harness.metrics import Metrics, metrics_for
+from harness.models import Backend, get_backend
 from harness.prompts import list_versions, load_version
 from harness.records import PromptVersion, RunResult, RunSpec
 from harness.report import write_comparison, write_index, write_run_report

@@ -63,6 +63,7 @@ class _HarnessState:
         self.config = config
         self._session: Session | None = None
         self.on_worker = hasattr(config, "workerinput")  # xdist: workers write nothing
+        self.comparisons: list[str] = []  # comparison pages written at session end
 
     @property
     def settings(self) -> Settings:
@@ -97,7 +98,6 @@ class _HarnessState:
 
     def write_comparisons(self) -> None:
         """After the session: one comparison page per task evaluated in several versions."""
-        self.comparisons: list[str] = []
         if self._session is None or self.on_worker:
             return
         try:
@@ -252,7 +252,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     for e in evaluations:
         if e.report_dir is not None:
             terminalreporter.write_line(f"report: {e.report_dir / 'index.html'}")
-    for path in getattr(state, "comparisons", []):
+    for path in state.comparisons:
         terminalreporter.write_line(f"comparison: {path}")
     if any(e.report_dir is not None for e in evaluations):
         terminalreporter.write_line(f"all runs: {state.session.report_root / 'index.html'}")
