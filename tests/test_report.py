@@ -15,7 +15,7 @@ from harness.cli import main
 from harness.comparison import compare_runs
 from harness.errors import UsageError
 from harness.report import write_comparison, write_index
-from harness.report.run import MAX_CORRECT_PER_LABEL, MAX_ERRORS_INLINE
+from harness.report.run import MAX_CORRECT_PER_LABEL, MAX_ERRORS_INLINE, inline_rows
 from harness.report.templating import environment
 from harness.stats import mcnemar_exact
 from tests.report_helpers import synthetic_result, train_examples, write_synthetic_report
@@ -68,9 +68,10 @@ def test_dataset_text_renders_as_text_everywhere(tmp_path, report_root):
     assert not [attrs for tag, attrs in page.tags if tag == "img" and attrs.get("src") == "x"]
     text = "".join(page.text)
     assert text.count(EVIL) >= 2  # the examples table and the rendered prompt, verbatim as text
-    # The same row count as inlined rows: `</td>` inside the data closed nothing.
+    # Every inlined example is one row whose cells hold the text: `</td>` closed nothing.
     rows = [a for t, a in page.tags if t == "tr" and "data-expected" in a]
-    assert all(len(a["data-expected"]) < 20 for a in rows)
+    assert len(rows) == len(inline_rows(result)[0])
+    assert {a["data-expected"] for a in rows} == {"Objective", "Subjective"}
     # The comparison page escapes it too.
     other = synthetic_result(tmp_path, 60, texts=TEXTS, version="v2", accuracy=0.9)
     compare = write_comparison(report_root, [directory, write_synthetic_report(report_root, other)])
