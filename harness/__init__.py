@@ -8,10 +8,11 @@ from harness.errors import (BackendError, CacheMiss, DatasetError, GateFailed, H
 from harness.gate import describe_failure
 from harness.metrics import Metrics, classification_metrics
 from harness.records import INVALID
-from harness.report import metrics_table
+from harness.report import metrics_table, write_comparison, write_index
 
 __all__ = [
     "INVALID", "BackendError", "CacheMiss", "DatasetError", "Evaluation", "GateFailed",
     "HarnessError", "Metrics", "Session", "Settings", "TemplateError", "UsageError",
     "classification_metrics", "describe_failure", "load_settings", "metrics_table",
+    "write_comparison", "write_index",
 ]

@@ -10,16 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.analysis import analyze
 from harness.cache import Cache
 from harness.config import Settings
 from harness.gate import GateResult, check_baseline, check_rules
+from harness.datasets import load_fixture
+from harness.errors import HarnessError
 from harness.metrics import Metrics, metrics_for
 from harness.models import Backend, get_backend
-from harness.prompts import list_versions
-from harness.records import RunResult, RunSpec
-from harness.report import write_run_report
+from harness.prompts import list_versions, load_version
+from harness.records import PromptVersion, RunResult, RunSpec
+from harness.report import write_comparison, write_index, write_run_report
 from harness.runner import run
-from harness.store import baseline_mismatch, baseline_path, read_baseline, write_baseline, write_run
+from harness.store import (baseline_mismatch, baseline_path, read_baseline, write_baseline,
+                           write_json, write_run)
 from harness.tasks import list_tasks, load_task
 
 
@@ -106,15 +110,65 @@ class Session:
         write_baseline(path, evaluation.result, evaluation.metrics, outcomes)
         return path
 
+    @property
+    def report_root(self) -> Path:
+        return self.settings.resolve(self.settings.report_dir)
+
     def write_report(self, evaluation: Evaluation) -> Evaluation:
-        directory = self.settings.resolve(self.settings.report_dir) / evaluation.result.run_id
-        write_run(evaluation.result, evaluation.metrics, directory)
-        write_run_report(directory, evaluation.result, evaluation.metrics,
-                         evaluation.thresholds, evaluation.baseline)
-        return Evaluation(evaluation.result, evaluation.metrics, evaluation.thresholds,
+        """reports/<run-id>/: results.jsonl + .csv, metrics.json, analysis.json, index.html; then
+        the reports/index.html of every run is regenerated."""
+        result = evaluation.result
+        directory = self.report_root / result.run_id
+        write_run(result, evaluation.metrics, directory)
+        # The classical baseline trains on the fixture's train split (the run holds only the
+        # evaluated examples), so it is computed here, where the fixture is at hand.
+        train = load_fixture(result.task).select("train")
+        analysis = analyze(result, train=train, seed=result.spec.params.seed)
+        write_json(directory / "analysis.json", analysis.as_dict())
+        write_run_report(directory, result, evaluation.metrics, evaluation.thresholds,
+                         evaluation.baseline, analysis=analysis, parents=_parents(result))
+        write_index(self.report_root)
+        return Evaluation(result, evaluation.metrics, evaluation.thresholds,
                           evaluation.baseline, evaluation.baseline_record, directory)
+
+    def write_index(self) -> Path:
+        return write_index(self.report_root)
+
+    def compare(self, runs: list[str | Path], *, out: Path | None = None) -> Path:
+        """Write a comparison page of written runs (run folders or run ids under the report
+        dir); the first run is the reference. Refuses runs of different tasks/datasets/splits."""
+        path = write_comparison(self.report_root, runs, out=out)
+        write_index(self.report_root)
+        return path
+
+    def compare_session_versions(self) -> list[Path]:
+        """One comparison per task that this session evaluated in several versions (same model,
+        mode, split and limit), in version order."""
+        groups: dict[tuple, list[Evaluation]] = {}
+        for e in self.evaluations():
+            if e.report_dir is not None:
+                s = e.result.spec
+                groups.setdefault((s.task, s.model, s.mode, s.split, s.limit), []).append(e)
+        paths = []
+        for evaluations in groups.values():
+            if len({e.result.spec.version for e in evaluations}) > 1:
+                paths.append(self.compare([e.report_dir for e in evaluations]))
+        return paths
 
     def close(self) -> None:
         for backend in self._backends.values():
             backend.close()
         self._backends.clear()
+
+
+def _parents(result: RunResult) -> list[PromptVersion]:
+    """The templates a version extends, nearest first (for the report's prompt section)."""
+    parents, version, seen = [], result.prompt, {result.prompt.name}
+    while version.parent and version.parent not in seen:
+        try:
+            version = load_version(result.task, version.parent)
+        except HarnessError:
+            break  # the run already rendered with it; a vanished parent only shortens the page
+        seen.add(version.name)
+        parents.append(version)
+    return parents

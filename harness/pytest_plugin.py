@@ -63,6 +63,7 @@ class _HarnessState:
         self.config = config
         self._session: Session | None = None
         self.on_worker = hasattr(config, "workerinput")  # xdist: workers write nothing
+        self.comparisons: list[str] = []  # comparison pages written at session end
 
     @property
     def settings(self) -> Settings:
@@ -94,6 +95,15 @@ class _HarnessState:
         if self._session is None:
             return []
         return self._session.evaluations()
+
+    def write_comparisons(self) -> None:
+        """After the session: one comparison page per task evaluated in several versions."""
+        if self._session is None or self.on_worker:
+            return
+        try:
+            self.comparisons = [str(p) for p in self._session.compare_session_versions()]
+        except HarnessError as exc:
+            self.comparisons = [f"(no comparison written: {exc})"]
 
     def close(self) -> None:
         if self._session is not None:
@@ -215,6 +225,12 @@ def harness_session(request: pytest.FixtureRequest) -> Session:
     return request.config.stash[_STATE].session
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_STATE, None)
+    if state is not None:
+        state.write_comparisons()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
                             config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
@@ -236,3 +252,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     for e in evaluations:
         if e.report_dir is not None:
             terminalreporter.write_line(f"report: {e.report_dir / 'index.html'}")
+    for path in state.comparisons:
+        terminalreporter.write_line(f"comparison: {path}")
+    if any(e.report_dir is not None for e in evaluations):
+        terminalreporter.write_line(f"all runs: {state.session.report_root / 'index.html'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -31,6 +32,7 @@ def spec_block(result: RunResult) -> dict:
         "schema": SCHEMA_VERSION,
         "run_id": result.run_id,
         "task": result.spec.task,
+        "main_metric": result.task.metric,
         "version": result.spec.version,
         "prompt_hash": result.prompt.content_hash,
         "prompt_parent": result.prompt.parent,
@@ -70,8 +72,42 @@ def write_run(result: RunResult, metrics: Metrics, directory: Path) -> Path:
                    "cached": p.cached, "error": p.error, "usage": asdict(p.usage),
                    "critical": example.critical, "line": example.line}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_results_csv(directory / "results.csv", result)
     write_json(directory / "metrics.json", {"spec": spec_block(result), "metrics": metrics.as_dict()})
     return directory
+
+
+def write_results_csv(path: Path, result: RunResult) -> None:
+    """Every example, one row, for spreadsheets and pandas (the report inlines only a sample)."""
+    labels = list(result.task.label_names)
+    fields = list(result.task.input_fields)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "line", "critical", "expected", "predicted", "correct",
+                         "confidence", *[f"p[{label}]" for label in labels], "cached", "error",
+                         *fields, "raw"])
+        for example, p in zip(result.examples, result.predictions):
+            dist = p.distribution or {}
+            writer.writerow([
+                p.example_id, example.line, example.critical, p.expected, p.predicted or "",
+                p.correct, "" if p.confidence is None else f"{p.confidence:.6f}",
+                *["" if label not in dist else f"{dist[label]:.6f}" for label in labels],
+                p.cached, p.error or "", *[example.inputs.get(f, "") for f in fields], p.raw])
+
+
+def list_runs(report_root: Path) -> list[dict]:
+    """The spec and metrics of every run folder under `report_root` (folders without a
+    readable metrics.json, such as other report kinds, are skipped), newest first."""
+    runs = []
+    for path in report_root.glob("*/metrics.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            spec, metrics = data["spec"], data["metrics"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        runs.append({"dir": path.parent, "spec": spec, "metrics": metrics})
+    runs.sort(key=lambda run: (run["spec"].get("started_at", ""), run["dir"].name), reverse=True)
+    return runs
 
 
 def read_run(directory: Path) -> tuple[dict, list[dict]]:

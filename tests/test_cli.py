@@ -36,9 +36,11 @@ def test_eval_prints_metrics_and_writes_a_report(demo_project):
                    "--limit", "10", "--no-progress")
     assert done.returncode == 0, done.stderr
     assert "subjectivity/v2" in done.stdout and "macroF1" in done.stdout
-    run_dirs = list((demo_project / "reports").iterdir())
+    run_dirs = [p for p in (demo_project / "reports").iterdir() if p.is_dir()]
     assert len(run_dirs) == 1
-    assert {"results.jsonl", "metrics.json", "index.html"} <= {p.name for p in run_dirs[0].iterdir()}
+    assert {"results.jsonl", "results.csv", "metrics.json", "analysis.json", "index.html"} <= \
+        {p.name for p in run_dirs[0].iterdir()}
+    assert "all runs: " in done.stdout and (demo_project / "reports" / "index.html").is_file()
     spec = json.loads((run_dirs[0] / "metrics.json").read_text())["spec"]
     assert spec["model_calls"] == 10 and spec["cache_hits"] == 0
     again = harness(demo_project, "eval", "subjectivity", "--version", "v2", "--split", "all",

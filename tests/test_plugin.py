@@ -35,10 +35,21 @@ def test_versions_are_parametrized_and_summarized(project):
     result.stdout.fnmatch_lines(["*test_meets_thresholds?subjectivity/v1? SKIPPED*",
                                  "*harness: prompt evaluations*",
                                  "*subjectivity/v1 * 8 *", "*subjectivity/v2 * 8 *",
-                                 "*report: *index.html*"])
+                                 "*report: *index.html*",
+                                 "*comparison: *compare*subjectivity-v1-v2-*.html",
+                                 "*all runs: *reports*index.html"])
     assert "passed" in outcomes
     reports = list((project.path / "reports").glob("*/index.html"))
     assert len(reports) == 2
+    html = reports[0].read_text()
+    for section in ('id="metrics"', 'id="gate"', 'id="confusion-image"', 'id="confusion"',
+                    'id="examples"', 'id="reliability-image"', 'id="coverage-image"',
+                    'id="classical-table"', 'id="template-source"', 'href="results.csv"'):
+        assert section in html, section
+    comparison, = (project.path / "reports" / "compare").glob("subjectivity-v1-v2-*.html")
+    assert "McNemar exact p" in comparison.read_text()
+    index = (project.path / "reports" / "index.html").read_text()
+    assert all(r.parent.name in index for r in reports)
     run_dir = reports[0].parent
     rows = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 8 and {"id", "input", "expected", "predicted", "distribution",

@@ -57,10 +57,13 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"{args.task}/{version}: {evaluation.result.model_calls} model calls, "
                   f"{evaluation.result.cache_hits} cached -> {evaluation.report_dir}/index.html",
                   file=sys.stderr)
+        for path in session.compare_session_versions():
+            print(f"comparison of the versions -> {path}", file=sys.stderr)
     finally:
         session.close()
     print(f"model={settings.model} mode={settings.mode} split={settings.split}")
     print(metrics_table(rows))
+    print(f"all runs: {session.report_root / 'index.html'}")
     if errored:
         return EXIT_ERRORS
     return EXIT_GATE if (failed and args.check) else 0

@@ -1,6 +1,9 @@
-"""HTML reports. Presentation only: reads RunResult / Metrics / GateResult, never runs a model."""
+"""HTML reports. Presentation only: reads RunResult / Metrics / GateResult / RunAnalysis and run
+records on disk, never runs a model."""
 
+from harness.report.compare import write_comparison
+from harness.report.index import write_index
 from harness.report.run import write_run_report
 from harness.report.text import metrics_table
 
-__all__ = ["metrics_table", "write_run_report"]
+__all__ = ["metrics_table", "write_comparison", "write_index", "write_run_report"]

@@ -1,37 +1,99 @@
-"""The per-run report: reports/<run-id>/index.html (self-contained, autoescaped)."""
+"""The per-run report: reports/<run-id>/index.html, one self-contained, autoescaped file.
+
+Presentation only: it lays out what the runner, metrics and analysis produced. Big runs inline a
+capped sample of examples (every error up to MAX_ERRORS_INLINE, the least confident correct ones per
+label) and link the full per-example data (results.csv / results.jsonl) written beside it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-import jinja2
-
+from harness.analysis import RunAnalysis
 from harness.gate import GateResult
 from harness.metrics import Metrics
-from harness.records import INVALID, RunResult
+from harness.records import INVALID, Example, Prediction, PromptVersion, RunResult
+from harness.report import figures
+from harness.report.templating import environment
 from harness.store import spec_block
 
-MAX_ERRORS_INLINE = 500
+MAX_ERRORS_INLINE = 1000
+MAX_CORRECT_PER_LABEL = 25
+ERROR_COLUMN = "call error"  # errored calls: infrastructure failures, not answers
 
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("harness.report", "templates"),
-    autoescape=True,  # dataset text is data: always escaped
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True, lstrip_blocks=True,
-)
+
+def _confidence_key(p: Prediction) -> float:
+    return p.confidence if p.confidence is not None else -1.0
+
+
+def inline_rows(result: RunResult) -> tuple[list[tuple[Example, Prediction]], int, int]:
+    """(rows to inline, total wrong or errored, how many of those are inlined).
+
+    Wrong answers first, least confident first (the ones a reviewer can most likely fix), then
+    the least confident correct answers of each label, so every confusion cell has examples."""
+    pairs = list(zip(result.examples, result.predictions))
+    wrong = sorted(((e, p) for e, p in pairs if not p.correct), key=lambda ep: _confidence_key(ep[1]))
+    shown = wrong[:MAX_ERRORS_INLINE]
+    for label in result.task.label_names:
+        right = sorted(((e, p) for e, p in pairs if p.correct and p.expected == label),
+                       key=lambda ep: _confidence_key(ep[1]))
+        shown.extend(right[:MAX_CORRECT_PER_LABEL])
+    return shown, len(wrong), min(len(wrong), MAX_ERRORS_INLINE)
+
+
+def _cells(metrics: Metrics, rows: Sequence[tuple[Example, Prediction]]) -> list[list[dict]]:
+    """Confusion cells for the clickable table: count from metrics, inlined count from rows."""
+    columns = [*metrics.labels, INVALID]
+    inlined: dict[tuple[str, str], int] = {}
+    for _, p in rows:
+        key = (p.expected, p.predicted if p.predicted is not None else ERROR_COLUMN)
+        inlined[key] = inlined.get(key, 0) + 1
+    grid = []
+    for i, label in enumerate(metrics.labels):
+        support = sum(metrics.confusion[i])
+        grid.append([{"expected": label, "predicted": column, "count": count,
+                      "share": count / support if support else 0.0,
+                      "inlined": inlined.get((label, column), 0), "diagonal": label == column}
+                     for column, count in zip(columns, metrics.confusion[i])])
+    return grid
 
 
 def write_run_report(directory: Path, result: RunResult, metrics: Metrics,
-                     thresholds: GateResult, baseline: GateResult) -> Path:
-    errors = [(e, p) for e, p in zip(result.examples, result.predictions) if not p.correct]
-    # Lowest-confidence errors first: those are the ones a reviewer can most likely fix.
-    errors.sort(key=lambda pair: (pair[1].confidence if pair[1].confidence is not None else -1.0))
+                     thresholds: GateResult, baseline: GateResult, *,
+                     analysis: RunAnalysis | None = None,
+                     parents: Sequence[PromptVersion] = ()) -> Path:
+    """`parents`: the templates `result.prompt` extends, nearest first (shown with its source)."""
+    rows, n_wrong, n_wrong_inlined = inline_rows(result)
     columns = [*metrics.labels, INVALID]
-    html = _env.get_template("run.html").render(
+    has_errors = any(p.error is not None for p in result.predictions)
+    figs = {"confusion": figures.confusion_figure(metrics.labels, columns, metrics.confusion)}
+    if analysis is not None and analysis.calibration is not None:
+        figs["reliability"] = figures.reliability_figure(analysis.calibration)
+        figs["coverage"] = figures.coverage_figure(analysis.coverage, metrics.accuracy)
+    files = [name for name in ("results.csv", "results.jsonl", "metrics.json", "analysis.json")
+             if (directory / name).is_file()]
+    html = environment().get_template("run.html").render(
         spec=spec_block(result), result=result, metrics=metrics, thresholds=thresholds,
-        baseline=baseline, columns=columns, errors=errors[:MAX_ERRORS_INLINE],
-        n_errors=len(errors), max_errors=MAX_ERRORS_INLINE,
-    )
+        baseline=baseline, analysis=analysis, parents=list(parents), columns=columns,
+        filter_columns=[*columns, ERROR_COLUMN] if has_errors else columns,
+        cells=_cells(metrics, rows), rows=rows, n_rows=len(result.predictions),
+        n_wrong=n_wrong, n_wrong_inlined=n_wrong_inlined, max_correct=MAX_CORRECT_PER_LABEL,
+        figs=figs, files=files, coverage_table=_coverage_table(analysis),
+        error_column=ERROR_COLUMN)
     path = directory / "index.html"
     path.write_text(html, encoding="utf-8")
     return path
+
+
+def _coverage_table(analysis: RunAnalysis | None) -> list:
+    """A few readable operating points from the curve: the strictest threshold that still keeps
+    at least 90/75/50/25% of examples."""
+    if analysis is None or not analysis.coverage:
+        return []
+    picked = []
+    for target in (1.0, 0.9, 0.75, 0.5, 0.25):
+        point = next((p for p in analysis.coverage if p.coverage >= target), None)
+        if point is not None and point not in picked:
+            picked.append(point)
+    return picked

@@ -1,0 +1,122 @@
+"""Compare written runs of one task on the same examples: metric deltas against the first run
+(the reference), the examples that flipped, and McNemar's exact test on the flips.
+
+Works from the run records on disk (metrics.json, results.jsonl), never from a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import UsageError
+from harness.stats import McNemar, mcnemar_exact
+from harness.store import list_runs, read_run
+
+OVERALL = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1")
+
+
+@dataclass(frozen=True, slots=True)
+class ComparedRun:
+    directory: Path
+    spec: Mapping
+    metrics: Mapping
+    rows: Mapping[str, Mapping]  # example id -> results.jsonl row
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec['version']} · {self.spec['model']} · {self.spec['mode']}"
+
+
+@dataclass(frozen=True, slots=True)
+class Flip:
+    id: str
+    inputs: Mapping[str, str]
+    expected: str
+    before: str  # prediction of the reference ("call error" when the call failed)
+    after: str
+    before_confidence: float | None
+    after_confidence: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PairedResult:
+    """One run against the reference."""
+
+    fixed: tuple[Flip, ...]  # wrong in the reference, right here
+    broken: tuple[Flip, ...]  # right in the reference, wrong here
+    test: McNemar
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    task: str
+    labels: tuple[str, ...]
+    main_metric: str
+    runs: tuple[ComparedRun, ...]  # runs[0] is the reference
+    paired: tuple[PairedResult, ...]  # one per runs[1:]
+
+
+def resolve_run(report_root: Path, ref: str | Path) -> Path:
+    """A run folder given as a path, or as a run id under `report_root`."""
+    for candidate in (Path(ref), report_root / str(ref)):
+        if (candidate / "metrics.json").is_file():
+            return candidate
+    recent = [run["dir"].name for run in list_runs(report_root)[:5]]
+    hint = f"; recent runs in {report_root}: {', '.join(recent)}" if recent else \
+        f"; {report_root} holds no runs yet (run `harness eval <task>` first)"
+    raise UsageError(f"{ref}: not a run folder (no metrics.json there or under {report_root})"
+                     + hint)
+
+
+def _load(directory: Path) -> ComparedRun:
+    data, rows = read_run(directory)
+    return ComparedRun(directory, data["spec"], data["metrics"], {row["id"]: row for row in rows})
+
+
+def _check_comparable(runs: Sequence[ComparedRun]) -> None:
+    ref = runs[0]
+    for run in runs[1:]:
+        for key, what in (("task", "tasks"), ("dataset_hash", "dataset contents"),
+                          ("split", "splits")):
+            if run.spec.get(key) != ref.spec.get(key):
+                raise UsageError(
+                    f"cannot compare {ref.directory.name} and {run.directory.name}: different "
+                    f"{what} ({key} {ref.spec.get(key)!r} vs {run.spec.get(key)!r}); a paired "
+                    f"comparison needs the same task, dataset and split")
+        if set(run.rows) != set(ref.rows):
+            raise UsageError(
+                f"cannot compare {ref.directory.name} and {run.directory.name}: they evaluated "
+                f"different examples ({len(ref.rows)} vs {len(run.rows)}, limit "
+                f"{ref.spec.get('limit')} vs {run.spec.get('limit')}); re-run with the same --limit")
+
+
+def _outcome(row: Mapping) -> str:
+    return row["predicted"] if row.get("predicted") is not None else "call error"
+
+
+def _pair(ref: ComparedRun, run: ComparedRun) -> PairedResult:
+    ids = list(ref.rows)
+    before = [ref.rows[i]["predicted"] == ref.rows[i]["expected"] for i in ids]
+    after = [run.rows[i]["predicted"] == run.rows[i]["expected"] for i in ids]
+    fixed, broken = [], []
+    for i, was, now in zip(ids, before, after):
+        if was != now:
+            a, b = ref.rows[i], run.rows[i]
+            flip = Flip(i, a.get("input", {}), a["expected"], _outcome(a), _outcome(b),
+                        a.get("confidence"), b.get("confidence"))
+            (fixed if now else broken).append(flip)
+    return PairedResult(tuple(fixed), tuple(broken), mcnemar_exact(before, after))
+
+
+def compare_runs(report_root: Path, refs: Sequence[str | Path]) -> Comparison:
+    if len(refs) < 2:
+        raise UsageError(f"compare needs at least two runs, got {len(refs)}")
+    runs = [_load(resolve_run(report_root, ref)) for ref in refs]
+    _check_comparable(runs)
+    ref = runs[0]
+    labels = tuple(ref.metrics.get("per_label", {}))
+    return Comparison(task=ref.spec["task"], labels=labels,
+                      main_metric=ref.spec.get("main_metric", "macro_f1"), runs=tuple(runs),
+                      paired=tuple(_pair(ref, run) for run in runs[1:]))

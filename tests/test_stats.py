@@ -1,0 +1,106 @@
+"""harness.stats: bootstrap intervals, calibration, coverage, McNemar. Pure functions, no model."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+from sklearn.metrics import precision_recall_fscore_support
+
+import harness.stats
+from harness.metrics import classification_metrics
+from harness.records import INVALID
+from harness.stats import (bootstrap_intervals, calibration, coverage_curve, mcnemar_exact,
+                           scores_from_confusion)
+
+LABELS = ("a", "b", "c")
+
+
+def random_run(n: int, seed: int, accuracy: float = 0.6):
+    rng = np.random.default_rng(seed)
+    y_true = list(rng.choice(LABELS, size=n))
+    y_pred = [t if rng.random() < accuracy else rng.choice([*LABELS, INVALID]) for t in y_true]
+    return y_true, [str(p) for p in y_pred]
+
+
+def test_doctests():
+    assert doctest.testmod(harness.stats).failed == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scores_from_confusion_agree_with_sklearn(seed):
+    y_true, y_pred = random_run(80, seed)
+    m = classification_metrics(y_true, y_pred, labels=LABELS)
+    scores = scores_from_confusion(np.asarray(m.confusion))
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=list(LABELS),
+                                                 zero_division=0)
+    np.testing.assert_allclose(scores["precision"], p)
+    np.testing.assert_allclose(scores["recall"], r)
+    np.testing.assert_allclose(scores["f1"], f)
+    for name in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1",
+                 "weighted_f1"):
+        assert scores[name] == pytest.approx(getattr(m, name)), name
+
+
+def test_bootstrap_is_seeded_brackets_the_estimate_and_narrows_with_more_data():
+    y_true, y_pred = random_run(200, 1)
+    first = bootstrap_intervals(y_true, y_pred, labels=LABELS, seed=7)
+    assert first == bootstrap_intervals(y_true, y_pred, labels=LABELS, seed=7)
+    assert first != bootstrap_intervals(y_true, y_pred, labels=LABELS, seed=8)
+    m = classification_metrics(y_true, y_pred, labels=LABELS)
+    for name, iv in first.overall.items():
+        assert iv.low <= getattr(m, name) <= iv.high, name
+    for label in LABELS:
+        for name in ("precision", "recall", "f1"):
+            iv = first.per_label[label][name]
+            assert iv.low <= getattr(m.per_label[label], name) <= iv.high
+    big_true, big_pred = random_run(5000, 1)
+    big = bootstrap_intervals(big_true, big_pred, labels=LABELS, seed=7)
+    width = lambda iv: iv.high - iv.low  # noqa: E731
+    assert width(big.overall["macro_f1"]) < width(first.overall["macro_f1"]) / 2
+
+
+def test_bootstrap_rejects_bad_input():
+    with pytest.raises(ValueError, match="differ in length"):
+        bootstrap_intervals(["a"], [], labels=LABELS)
+    with pytest.raises(ValueError, match="outside labels"):
+        bootstrap_intervals(["z"], ["a"], labels=LABELS)
+
+
+def test_calibration_of_a_perfectly_calibrated_sample_is_near_zero():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.3, 1.0, size=20000)
+    correct = rng.random(20000) < confidence  # right exactly as often as it claims
+    assert calibration(correct, confidence).ece < 0.02
+    overconfident = calibration(correct, np.minimum(confidence + 0.2, 1.0))
+    assert overconfident.ece > 0.1
+    assert sum(b.count for b in overconfident.bins) == 20000
+
+
+def test_calibration_rejects_non_probabilities():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        calibration([True], [1.5])
+
+
+def test_coverage_curve_ends_at_overall_accuracy_and_grows_in_coverage():
+    rng = np.random.default_rng(3)
+    confidence = rng.random(1000)
+    correct = rng.random(1000) < confidence
+    curve = coverage_curve(correct, confidence)
+    assert curve[-1].coverage == 1.0 and curve[-1].accuracy == pytest.approx(correct.mean())
+    assert all(a.coverage < b.coverage for a, b in zip(curve, curve[1:]))
+    assert all(a.threshold > b.threshold for a, b in zip(curve, curve[1:]))
+    assert curve[0].accuracy > curve[-1].accuracy  # confident answers are right more often
+    assert len(coverage_curve(correct, confidence, max_points=50)) <= 51
+
+
+def test_mcnemar_matches_the_exact_binomial_test_and_is_symmetric():
+    a = [True] * 30 + [False] * 12 + [True] * 3 + [False] * 5
+    b = [True] * 30 + [True] * 12 + [False] * 3 + [False] * 5
+    result = mcnemar_exact(a, b)
+    assert (result.fixed, result.broken, result.both_right, result.both_wrong) == (12, 3, 30, 5)
+    assert result.pvalue == pytest.approx(binomtest(3, 15, 0.5).pvalue)
+    assert mcnemar_exact(b, a).pvalue == pytest.approx(result.pvalue)
+    assert mcnemar_exact(a, a).pvalue == 1.0
