@@ -14,7 +14,8 @@ from harness.cache import Cache
 from harness.config import Settings
 from harness.gate import GateResult, check_baseline, check_rules
 from harness.metrics import Metrics, metrics_for
-from harness.models import Backend, get_backend
+from harness.models import Backend, BackendOptions, get_backend
+from harness.prices import price_for
 from harness.prompts import list_versions
 from harness.records import RunResult, RunSpec
 from harness.report import write_run_report
@@ -46,7 +47,10 @@ class Session:
     def backend(self, model: str | None = None) -> Backend:
         model = model or self.settings.model
         if model not in self._backends:
-            self._backends[model] = get_backend(model)
+            s = self.settings
+            self._backends[model] = get_backend(model, BackendOptions(
+                concurrency=s.concurrency, base_url=s.base_url, api_key_env=s.api_key_env,
+                max_retries=s.max_retries, timeout_s=s.timeout_s))
         return self._backends[model]
 
     def tasks(self) -> list[str]:
@@ -65,7 +69,7 @@ class Session:
             spec = RunSpec(task=task, version=version, model=s.model, mode=s.mode, split=split,
                            limit=limit)
             result = run(spec, root=s.root, backend=self.backend(), cache=self.cache,
-                         progress=s.progress)
+                         progress=s.progress, price=price_for(s.model, s.prices))
             metrics = metrics_for(result)
             evaluation = Evaluation(
                 result=result, metrics=metrics,

@@ -14,23 +14,9 @@ A model in neither table has an *unknown* cost (None), never a cost of zero.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from harness.errors import UsageError
-from harness.records import Usage
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    model: str
-    input_per_1m: float
-    output_per_1m: float
-    source: str  # "built-in" or "pyproject"
-
-    def cost(self, usage: Usage) -> float:
-        return (usage.prompt_tokens * self.input_per_1m
-                + usage.completion_tokens * self.output_per_1m) / 1_000_000
-
+from harness.records import Price
 
 BUILTIN: dict[str, tuple[float, float]] = {
     "gpt-4o-mini": (0.15, 0.60),
