@@ -2,10 +2,11 @@
 
 A hosted model's tokenizer is unknown, so labels are matched as text against the returned
 tokens. A label's log-probability is that of the token path which *commits* the answer to it:
-the shortest prefix of the label that no other label shares ("Subject" for `Subjective` next to
-`Objective`). Summed over every returned token that commits to it at the same position (e.g.
-`Object` and `Objective`: disjoint events). Multi-token labels follow the generated path up to
-their commit point. The distribution is then normalized over the labels, as in the local backend.
+text that no other label starts with and that covers at least half of the label ("Subject" for
+`Subjective` next to `Objective`; a lone "S" is too little: it starts "So" and "Sure" as well).
+Summed over every returned token that commits to it at the same position (e.g. `Object` and
+`Objective`: disjoint events). Multi-token labels follow the generated path up to their commit
+point. The distribution is then normalized over the labels, as in the local backend.
 
 Nothing is invented: when the server sends no logprobs, when a label is not among the top
 logprobs where it would have to appear, or when probability mass leaves the generated path on a
@@ -28,13 +29,13 @@ class TokenLogprob:
 
 
 def commit_prefixes(labels: Sequence[str]) -> dict[str, str]:
-    """The shortest prefix of each label shared by no other label (the label itself when
-    another label extends it)."""
+    """The shortest prefix of each label that no other label shares and that holds at least half
+    of the label's characters (the label itself when another label extends it)."""
     result = {}
     for label in labels:
         others = [o for o in labels if o != label]
         prefix = label
-        for k in range(1, len(label) + 1):
+        for k in range(max(1, (len(label) + 1) // 2), len(label) + 1):
             if not any(o.startswith(label[:k]) for o in others):
                 prefix = label[:k]
                 break
