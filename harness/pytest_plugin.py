@@ -245,6 +245,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     for e in evaluations:
         status = "pass" if e.thresholds.passed else \
             "FAIL " + "; ".join(c.name for c in e.thresholds.failures)
+        if e.metrics.n_errors:
+            status = f"not judged: {e.metrics.n_errors} calls failed"
         if e.result.spec.version in e.result.task.retired:
             status = f"retired ({status})"
         rows.append((f"{e.result.spec.task}/{e.result.spec.version}", e.metrics, status))

@@ -4,8 +4,11 @@ Each incoming request takes the next scripted fault (if any) and otherwise is fo
 upstream server. Faults: ("status", code, headers) answers with that HTTP error; ("delay", s)
 waits before forwarding (a slow server); "drop" closes the connection without an answer;
 "strip_logprobs" forwards and removes logprobs from the answer. `latency_s` delays every
-forwarded request (a latency-bound endpoint, for the benchmark). When the upstream is down the
-proxy drops the client's connection, as a dead server would.
+forwarded request (a latency-bound endpoint, for the benchmark). With `memo` set to a dict, the
+proxy stores the upstream's answer per request body and answers a repeated body from it (after
+`latency_s`) without the upstream: an endpoint whose cost is all latency, like a hosted API with
+many replicas, for measuring the client alone. When the upstream is down the proxy drops the
+client's connection, as a dead server would.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class FaultProxy:
         self.events: list[tuple[float, str]] = []  # (monotonic time, what happened)
         self.authorization: set[str] = set()  # Authorization headers seen (key-leak test)
         self.after_forward: Callable[[int], None] | None = None  # called with `forwarded`
+        self.memo: dict[bytes, tuple[int, bytes]] | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -102,7 +106,13 @@ class FaultProxy:
                 try:
                     if proxy.latency_s:
                         time.sleep(proxy.latency_s)
-                    status, data = self._forward(body)
+                    memo = proxy.memo
+                    if memo is not None and body in memo:
+                        status, data = memo[body]
+                    else:
+                        status, data = self._forward(body)
+                        if memo is not None and status == 200:
+                            memo[body] = (status, data)
                 except (OSError, http.client.HTTPException):
                     proxy._note("upstream down")
                     self.close_connection = True  # like a dead server: no answer at all

@@ -22,8 +22,9 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, n_threads: int | None = None) -> None:
         self.port = port or free_port()
+        self.n_threads = n_threads
         self.log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
         self.process: subprocess.Popen | None = None
 
@@ -38,7 +39,8 @@ class LlamaServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "harness.models.llama_server",
                  "--model", str(default_model_path()), "--host", "127.0.0.1",
-                 "--port", str(self.port), "--n_ctx", "2048"],
+                 "--port", str(self.port), "--n_ctx", "2048",
+                 *(["--n_threads", str(self.n_threads)] if self.n_threads else [])],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

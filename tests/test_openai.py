@@ -246,3 +246,59 @@ def test_cache_stats_and_clear_commands(project, proxy):
     cleared = harness_cli(project, "cache", "clear")
     assert cleared.returncode == 0 and "removed 3" in cleared.stdout
     assert "0 entries" in harness_cli(project, "cache", "stats").stdout
+
+
+# --- errors reach the user distinctly (no server needed: nothing listens on the port) ----------
+
+def test_unreachable_server_cli_exits_3_and_pytest_fails_distinctly(project, pytester,
+                                                                    monkeypatch):
+    from tests.llama_server import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    done = harness_cli(project, "eval", "demo", "--version", "v1", "--model", MODEL,
+                       "--base-url", dead, "--split", "all", "--limit", "3", "--max-retries", "0",
+                       "--no-progress")
+    assert done.returncode == 3, done.stderr
+    assert "3 of 3 model calls failed" in done.stderr and f"cannot connect to {dead}" in done.stderr
+
+    make_project(pytester.path)
+    monkeypatch.setenv("HARNESS_MAX_RETRIES", "0")
+    pytester.makepyfile(test_gate="""
+        import pytest
+        pytestmark = pytest.mark.harness_task("demo")
+
+        def test_meets_thresholds(harness_gate, prompt_version):
+            harness_gate.check_thresholds(prompt_version)
+    """)
+    result = pytester.runpytest("--model", MODEL, "--model-base-url", dead, "--split", "all",
+                                "--limit", "2", "-p", "no:cacheprovider",
+                                "-o", "filterwarnings=ignore")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*demo/v1: 2 of 2 model calls failed (infrastructure errors, "
+                                 "not wrong answers), so the gate was not evaluated*",
+                                 "*demo/v1: 2 model calls FAILED (infrastructure)*"])
+
+
+def test_ctrl_c_keeps_finished_calls_and_the_rerun_makes_only_the_rest(project, proxy):
+    import signal
+
+    env = {**os.environ, "OPENAI_BASE_URL": proxy.url}
+    args = [sys.executable, "-m", "harness.cli", "eval", "demo", "--version", "v1", "--model",
+            MODEL, "--split", "all", "--limit", "8", "--concurrency", "2", "--no-progress"]
+    proxy.latency_s = 0.3
+    process = subprocess.Popen(args, cwd=project, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    proxy.after_forward = lambda count: process.send_signal(signal.SIGINT) if count == 3 else None
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    assert "interrupted; finished calls are cached" in stderr
+    assert "Traceback" not in stderr and "Event loop is closed" not in stderr
+    done = Cache(project / ".harness-cache").stats()["entries"]
+    assert 3 <= done < 8
+
+    proxy.after_forward = None
+    proxy.latency_s = 0.0
+    proxy.reset_counts()
+    again = harness_cli(project, *args[3:], env={"OPENAI_BASE_URL": proxy.url})
+    assert again.returncode == 0, again.stderr
+    assert proxy.forwarded == 8 - done

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +147,50 @@ def test_backend_needs_a_key_for_openai_and_a_model_name(monkeypatch):
         get_backend("openai:")
     # A local server needs no key.
     assert get_backend("openai:x", BackendOptions(base_url="http://127.0.0.1:1/v1")).model == "x"
+
+
+def _write_entries(directory: str, worker: int) -> int:
+    from harness.cache import Cache
+    from harness.records import LabelRequest, Message, ModelOutput, RenderedPrompt
+
+    cache, corrupt_seen = Cache(Path(directory)), 0
+    for i in range(60):
+        prompt = RenderedPrompt(f"e{i}", (Message("user", f"sentence {i}"),), "h")
+        key = Cache.key({"backend": "openai", "model": "m"}, LabelRequest(prompt, LABELS, "score"))
+        # Every worker writes the same keys (as xdist workers sharing a cache would) and reads
+        # them back while the others write.
+        cache.put(key, ModelOutput(raw=f"Objective {worker}", usage=Usage(i, 1)))
+        if cache.get(key) is None:
+            corrupt_seen += 1
+    return corrupt_seen + cache.corrupt
+
+
+def test_cache_is_safe_with_concurrent_writer_processes(tmp_path):
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        problems = pool.starmap(_write_entries, [(str(tmp_path), w) for w in range(4)])
+    assert problems == [0, 0, 0, 0]
+    from harness.cache import Cache
+    stats = Cache(tmp_path).stats()
+    assert stats["entries"] == 60 and stats["corrupt"] == 0
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_cache_key_covers_base_url_model_and_sample_never_timeouts():
+    from harness.cache import Cache
+    from harness.records import LabelRequest, Message, RenderedPrompt
+
+    prompt = RenderedPrompt("e1", (Message("user", "text"),), "h")
+    request = LabelRequest(prompt, LABELS, "score")
+    base = {"backend": "openai", "base_url": "http://a/v1", "model": "m"}
+    keys = {Cache.key(base, request),
+            Cache.key({**base, "base_url": "http://b/v1"}, request),
+            Cache.key({**base, "model": "n"}, request),
+            Cache.key(base, LabelRequest(prompt, LABELS, "score", sample=1)),
+            Cache.key(base, LabelRequest(prompt, LABELS, "generate"))}
+    assert len(keys) == 5
+    slow = get_backend("openai:m", BackendOptions(base_url="http://a/v1", timeout_s=5,
+                                                  max_retries=0, concurrency=32))
+    assert Cache.key(slow.identity(), request) == Cache.key(
+        get_backend("openai:m", BackendOptions(base_url="http://a/v1")).identity(), request)

@@ -18,7 +18,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "(default from config: local)")
     parser.add_argument("--mode", choices=MODES, default=None,
                         help="score: label probabilities (confidence); generate: free text mapped "
-                             "to a label or INVALID; constrained: guidance select (default: score)")
+                             "to a label or INVALID; constrained: answers limited to the labels "
+                             "(guidance on local, JSON-schema structured output on openai) "
+                             "(default: score)")
     parser.add_argument("--split", choices=SPLIT_CHOICES, default=None,
                         help="fixture split (default: test)")
     parser.add_argument("--limit", type=int, default=None,

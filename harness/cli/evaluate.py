@@ -51,6 +51,8 @@ def _eval(args: argparse.Namespace) -> int:
             evaluation = session.evaluate(args.task, version)
             gate = evaluation.thresholds
             status = "pass" if gate.passed else "FAIL " + "; ".join(c.name for c in gate.failures)
+            if evaluation.metrics.n_errors:  # a gate on partial answers would be a guess
+                status = f"not judged: {evaluation.metrics.n_errors} calls failed"
             rows.append((f"{args.task}/{version}", evaluation.metrics, status))
             failed |= not gate.passed
             errored |= evaluation.metrics.n_errors > 0

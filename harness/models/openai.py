@@ -131,18 +131,23 @@ class OpenAIBackend:
         state = _RunState()
         tasks = [loop.create_task(self._run_one(client, i, r, gate, state, queue))
                  for i, r in enumerate(requests)]
+        waiting: list[asyncio.Task] = []
         try:
             # The loop runs only while we wait for the next result; the runner caches each
             # result between waits (a few ms), while the other calls stay in flight.
             for _ in requests:
-                index, result = loop.run_until_complete(queue.get())
+                waiting = [loop.create_task(queue.get())]
+                index, result = loop.run_until_complete(waiting[0])
                 if isinstance(result, _Fatal):
                     raise BackendError(str(result))
                 yield index, result
         finally:
-            for task in tasks:
+            # Ctrl-C, a fatal error or an abandoned iterator: stop every call still in flight.
+            pending = [t for t in tasks + waiting if not t.done()]
+            for task in pending:
                 task.cancel()
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            if pending:  # gather() of nothing would bind to another loop
+                loop.run_until_complete(asyncio.wait(pending))
             loop.run_until_complete(client.close())
             loop.close()
 
@@ -157,6 +162,9 @@ class OpenAIBackend:
                 result: ModelOutput | _Fatal = await self._call(client, request, state)
         except _Fatal as fatal:
             result = fatal
+        except Exception as exc:  # noqa: BLE001 - a surprise must not leave the run waiting
+            result = ModelOutput(error=f"unexpected {type(exc).__name__} from "
+                                       f"{self._where()}: {str(exc)[:300]}")
         await queue.put((index, result))
 
     async def _call(self, client: Any, request: LabelRequest, state: _RunState) -> ModelOutput:
