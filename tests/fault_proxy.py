@@ -76,6 +76,12 @@ class FaultProxy:
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # the client hung up (timeout, Ctrl-C): expected here
+
             def do_GET(self) -> None:
                 self._serve(b"")
 
