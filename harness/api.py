@@ -17,7 +17,8 @@ from harness.gate import GateResult, check_baseline, check_rules
 from harness.datasets import load_fixture
 from harness.errors import HarnessError
 from harness.metrics import Metrics, metrics_for
-from harness.models import Backend, get_backend
+from harness.models import Backend, BackendOptions, get_backend
+from harness.prices import price_for
 from harness.prompts import list_versions, load_version
 from harness.records import PromptVersion, RunResult, RunSpec
 from harness.report import write_comparison, write_index, write_run_report
@@ -50,7 +51,10 @@ class Session:
     def backend(self, model: str | None = None) -> Backend:
         model = model or self.settings.model
         if model not in self._backends:
-            self._backends[model] = get_backend(model)
+            s = self.settings
+            self._backends[model] = get_backend(model, BackendOptions(
+                concurrency=s.concurrency, base_url=s.base_url, api_key_env=s.api_key_env,
+                max_retries=s.max_retries, timeout_s=s.timeout_s))
         return self._backends[model]
 
     def tasks(self) -> list[str]:
@@ -69,7 +73,7 @@ class Session:
             spec = RunSpec(task=task, version=version, model=s.model, mode=s.mode, split=split,
                            limit=limit)
             result = run(spec, root=s.root, backend=self.backend(), cache=self.cache,
-                         progress=s.progress)
+                         progress=s.progress, price=price_for(s.model, s.prices))
             metrics = metrics_for(result)
             evaluation = Evaluation(
                 result=result, metrics=metrics,

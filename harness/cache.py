@@ -49,6 +49,7 @@ class Cache:
             "labels": list(request.labels),
             "mode": request.mode,
             "params": asdict(request.params),
+            "sample": request.sample,
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
@@ -75,14 +76,16 @@ class Cache:
                             f"(or with HARNESS_CACHE=record) to record it")
         return output
 
-    def put(self, key: str, output: ModelOutput) -> None:
+    def put(self, key: str, output: ModelOutput, meta: Mapping[str, str] | None = None) -> None:
+        """`meta` (model name, task, example id) is for `harness cache stats` and humans; it is not
+        part of the key. It must never hold secrets (it does not: model names and ids only)."""
         if not self.writes or output.error is not None:  # errors are retried next run, not kept
             return
         path = self._path(key)
         self._prepare()
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"raw": output.raw, "distribution": output.distribution,
-                 "usage": asdict(output.usage)}
+                 "usage": asdict(output.usage), "meta": dict(meta or {})}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(entry, handle, ensure_ascii=False)
@@ -95,12 +98,39 @@ class Cache:
         (self.directory / "CACHEDIR.TAG").write_text(_TAG, encoding="utf-8")
         (self.directory / ".gitignore").write_text("# created by harness\n*\n", encoding="utf-8")
 
-    def stats(self) -> dict[str, int]:
-        files = list(self.directory.glob("??/*.json")) if self.directory.is_dir() else []
-        return {"entries": len(files), "bytes": sum(f.stat().st_size for f in files)}
+    def _entries(self) -> list[Path]:
+        return sorted(self.directory.glob("??/*.json")) if self.directory.is_dir() else []
 
-    def clear(self) -> int:
-        files = list(self.directory.glob("??/*.json")) if self.directory.is_dir() else []
-        for file in files:
+    def stats(self) -> dict:
+        """Entries, bytes, corrupt entries, and entries per model (from each entry's meta)."""
+        by_model: dict[str, int] = {}
+        total_bytes = corrupt = 0
+        for file in self._entries():
+            try:
+                total_bytes += file.stat().st_size
+                data = json.loads(file.read_text(encoding="utf-8"))
+                model = str((data.get("meta") or {}).get("model", "(unrecorded)"))
+            except (OSError, ValueError, AttributeError):
+                corrupt += 1
+                continue
+            by_model[model] = by_model.get(model, 0) + 1
+        return {"entries": sum(by_model.values()) + corrupt, "bytes": total_bytes,
+                "corrupt": corrupt, "by_model": dict(sorted(by_model.items()))}
+
+    def clear(self, model: str | None = None) -> int:
+        """Delete entries (only `model`'s when given) and temp files left by killed writers."""
+        removed = 0
+        for file in self._entries():
+            if model is not None:
+                try:
+                    meta = json.loads(file.read_text(encoding="utf-8")).get("meta") or {}
+                except (OSError, ValueError, AttributeError):
+                    continue
+                if meta.get("model") != model:
+                    continue
             file.unlink(missing_ok=True)
-        return len(files)
+            removed += 1
+        if model is None and self.directory.is_dir():
+            for tmp in self.directory.glob("??/.tmp-*"):
+                tmp.unlink(missing_ok=True)
+        return removed

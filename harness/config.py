@@ -2,7 +2,9 @@
 
 Precedence, highest first: explicit options (CLI flags / pytest options) > environment variables
 (`HARNESS_MODEL`, `HARNESS_MODE`, `HARNESS_SPLIT`, `HARNESS_CACHE`, `HARNESS_REPORT_DIR`,
-`HARNESS_CACHE_DIR`) > `[tool.harness]` in the project's pyproject.toml > built-in defaults.
+`HARNESS_CACHE_DIR`, `HARNESS_CONCURRENCY`, `HARNESS_MAX_RETRIES`, `HARNESS_TIMEOUT`) >
+`[tool.harness]` in the project's pyproject.toml > built-in defaults. Remote backends also read
+their own standard variables (OPENAI_BASE_URL, and the key from the variable `api_key_env` names).
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
+from harness.prices import validate_prices
 from harness.records import MODES
 
 CACHE_MODES = ("record", "replay", "refresh", "off")
@@ -34,6 +37,15 @@ class Settings:
     report_dir: Path = Path("reports")
     baseline_dir: Path = Path("evals/baselines")
     progress: bool = True
+    # Remote backends (openai:<model>): calls in flight at once, where, which variable holds the
+    # key (its name, never the secret), retries after the first attempt, seconds per attempt.
+    concurrency: int = 8
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    max_retries: int = 5
+    timeout_s: float = 60.0
+    # [tool.harness.prices]: {model: (USD per 1M input tokens, per 1M output tokens)}
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -44,6 +56,12 @@ class Settings:
             raise UsageError(f"unknown cache mode {self.cache!r}; choose one of {', '.join(CACHE_MODES)}")
         if self.limit is not None and self.limit < 1:
             raise UsageError(f"--limit must be a positive number of examples, got {self.limit}")
+        if self.concurrency < 1:
+            raise UsageError(f"--concurrency must be at least 1, got {self.concurrency}")
+        if self.max_retries < 0:
+            raise UsageError(f"--max-retries must be 0 or more, got {self.max_retries}")
+        if self.timeout_s <= 0:
+            raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout_s}")
 
     def resolve(self, path: Path) -> Path:
         """Paths in settings are relative to the project root."""
@@ -57,7 +75,11 @@ _ENV = {
     "cache": "HARNESS_CACHE",
     "cache_dir": "HARNESS_CACHE_DIR",
     "report_dir": "HARNESS_REPORT_DIR",
+    "concurrency": "HARNESS_CONCURRENCY",
+    "max_retries": "HARNESS_MAX_RETRIES",
+    "timeout_s": "HARNESS_TIMEOUT",
 }
+_NUMBERS = {"limit": int, "concurrency": int, "max_retries": int, "timeout_s": float}
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -100,6 +122,8 @@ def load_settings(root: Path | None = None, overrides: Mapping[str, Any] | None 
             raise UsageError(f"{pyproject}: [tool.harness] has unknown key(s) {', '.join(unknown)}; "
                              f"known keys: {', '.join(sorted(known))}")
         values.update(table)
+        if "prices" in values:
+            values["prices"] = validate_prices(values["prices"], str(pyproject))
     for name, var in _ENV.items():
         if env.get(var):
             values[name] = env[var]
@@ -108,8 +132,13 @@ def load_settings(root: Path | None = None, overrides: Mapping[str, Any] | None 
     for name in ("cache_dir", "report_dir", "baseline_dir"):
         if name in values:
             values[name] = Path(values[name])
-    if "limit" in values and values["limit"] is not None:
-        values["limit"] = int(values["limit"])
+    for name, kind in _NUMBERS.items():
+        if values.get(name) is not None:
+            try:
+                values[name] = kind(values[name])
+            except (TypeError, ValueError):
+                source = _ENV.get(name, name)
+                raise UsageError(f"{source}: expected a number, got {values[name]!r}") from None
     return Settings(root=root, **values)
 
 

@@ -27,8 +27,8 @@ _STATE = pytest.StashKey["_HarnessState"]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "prompt evaluation (promptgate)")
     group.addoption("--model", default=None,
-                    help="model for evals: `local` (embedded SmolLM2-135M, default) or "
-                         "`local:/path/model.gguf`")
+                    help="model for evals: `local` (embedded SmolLM2-135M, default), "
+                         "`local:/path/model.gguf` or `openai:<model>` (OpenAI-compatible)")
     group.addoption("--mode", choices=MODES, default=None,
                     help="how labels are obtained: score (default) | generate | constrained")
     group.addoption("--prompt-version", action="append", default=None, metavar="VN",
@@ -42,6 +42,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--report-dir", default=None, help="where reports go (default: reports/)")
     group.addoption("--update-baseline", action="store_true",
                     help="rewrite evals/baselines/<task>/<version>.json from this run")
+    group.addoption("--concurrency", type=int, default=None, metavar="N",
+                    help="remote model calls in flight at once (default 8; HARNESS_CONCURRENCY)")
+    # Not --base-url: pytest-base-url (common with Playwright/Selenium) owns that name.
+    group.addoption("--model-base-url", default=None, metavar="URL",
+                    help="OpenAI-compatible endpoint for openai:<model> (default: "
+                         "OPENAI_BASE_URL, else api.openai.com)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,7 +85,8 @@ class _HarnessState:
             try:
                 settings = load_settings(Path(self.config.rootpath), overrides={
                     "model": opt("model"), "mode": opt("mode"), "split": opt("split"),
-                    "limit": opt("limit"), "cache": cache, "report_dir": opt("report_dir")})
+                    "limit": opt("limit"), "cache": cache, "report_dir": opt("report_dir"),
+                    "concurrency": opt("concurrency"), "base_url": opt("model_base_url")})
             except HarnessError as exc:
                 raise pytest.UsageError(str(exc)) from None
             self._session = Session(settings)
@@ -87,9 +94,18 @@ class _HarnessState:
 
     def evaluate(self, task: str, version: str, split: str | None = None) -> Evaluation:
         try:
-            return self.session.evaluate(task, version, split=split, write=not self.on_worker)
+            evaluation = self.session.evaluate(task, version, split=split,
+                                               write=not self.on_worker)
         except HarnessError as exc:
             pytest.fail(f"{task}/{version}: {exc}", pytrace=False)
+        errors = evaluation.result.errors
+        if errors:
+            # Not a quality verdict: the gate cannot judge examples the model never answered.
+            pytest.fail(f"{task}/{version}: {len(errors)} of {len(evaluation.result.predictions)} "
+                        f"model calls failed (infrastructure errors, not wrong answers), so the "
+                        f"gate was not evaluated. First: {errors[0].error}\nRe-run to retry only "
+                        f"the failed calls (finished ones are cached).", pytrace=False)
+        return evaluation
 
     def evaluations(self) -> list[Evaluation]:
         if self._session is None:
@@ -245,10 +261,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     for e in evaluations:
         status = "pass" if e.thresholds.passed else \
             "FAIL " + "; ".join(c.name for c in e.thresholds.failures)
+        if e.metrics.n_errors:
+            status = f"not judged: {e.metrics.n_errors} calls failed"
         if e.result.spec.version in e.result.task.retired:
             status = f"retired ({status})"
         rows.append((f"{e.result.spec.task}/{e.result.spec.version}", e.metrics, status))
     terminalreporter.write_line(metrics_table(rows))
+    for e in evaluations:
+        name = f"{e.result.spec.task}/{e.result.spec.version}"
+        if e.result.errors:
+            terminalreporter.write_line(
+                f"{name}: {len(e.result.errors)} model calls FAILED (infrastructure): "
+                f"{e.result.errors[0].error}", red=True)
+        if e.result.without_confidence:
+            terminalreporter.write_line(f"{name}: confidence unavailable for "
+                                        f"{e.result.without_confidence} answers (no usable "
+                                        f"logprobs from the server)")
     for e in evaluations:
         if e.report_dir is not None:
             terminalreporter.write_line(f"report: {e.report_dir / 'index.html'}")

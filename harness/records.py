@@ -137,13 +137,29 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Price:
+    """USD per million tokens for one model; `source`: built-in, pyproject or in-process."""
+
+    model: str
+    input_per_1m: float
+    output_per_1m: float
+    source: str
+
+    def cost(self, usage: Usage) -> float:
+        return (usage.prompt_tokens * self.input_per_1m
+                + usage.completion_tokens * self.output_per_1m) / 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class LabelRequest:
-    """What the runner asks a backend: one rendered prompt, the label set, how to get a label."""
+    """What the runner asks a backend: one rendered prompt, the label set, how to get a label.
+    `sample` tells repeated samples of the same prompt apart (it is part of the cache key)."""
 
     prompt: RenderedPrompt
     labels: tuple[str, ...]
     mode: str
     params: DecodingParams = DecodingParams()
+    sample: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +216,8 @@ class RunResult:
     duration_s: float
     rendered_example: RenderedPrompt | None = None
     git: Mapping[str, str] = field(default_factory=dict)
+    # The model's token price; None = unknown (then cost is unknown, never zero).
+    price: Price | None = None
 
     @property
     def model_calls(self) -> int:
@@ -216,3 +234,10 @@ class RunResult:
     @property
     def answered(self) -> tuple[Prediction, ...]:
         return tuple(p for p in self.predictions if p.error is None)
+
+    @property
+    def without_confidence(self) -> int:
+        """Answered score-mode predictions whose confidence the backend could not give."""
+        if self.spec.mode != "score":
+            return 0
+        return sum(1 for p in self.answered if p.confidence is None)

@@ -17,12 +17,12 @@ from harness.errors import UsageError
 from harness.models.base import Backend
 from harness.parsing import parse_label
 from harness.prompts import Renderer, load_version
-from harness.records import LabelRequest, ModelOutput, Prediction, RunResult, RunSpec
+from harness.records import LabelRequest, ModelOutput, Prediction, Price, RunResult, RunSpec
 from harness.tasks import load_task
 
 
 def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache,
-        progress: bool = True) -> RunResult:
+        progress: bool = True, price: Price | None = None) -> RunResult:
     task = load_task(root, spec.task)
     version = load_version(task, spec.version)
     fixture = load_fixture(task)
@@ -45,7 +45,8 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache,
     identity = backend.identity()
     keys = [Cache.key(identity, r) for r in requests]
     outputs: list[ModelOutput | None] = [
-        cache.get(k, describe=f"{spec.task}/{spec.version} example {e.id!r}")
+        cache.get(k, describe=f"{spec.task}/{spec.version} example {e.id!r} "
+                              f"({spec.mode} mode, model {spec.model})")
         for k, e in zip(keys, examples)]
     cached = [o is not None for o in outputs]
     missing = [i for i, o in enumerate(outputs) if o is None]
@@ -58,7 +59,10 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache,
             for j, output in backend.complete([requests[i] for i in missing]):
                 index = missing[j]
                 outputs[index] = output
-                cache.put(keys[index], output)  # written as it arrives: a crash loses nothing
+                # Written as it arrives: a crash or Ctrl-C loses only the calls in flight.
+                cache.put(keys[index], output, meta={
+                    "model": spec.model, "task": spec.task, "version": spec.version,
+                    "example": examples[index].id, "mode": spec.mode})
                 bar.update(1)
 
     predictions = tuple(_prediction(e, r, o, c, task.label_names)
@@ -68,7 +72,8 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache,
         dataset_hash=fixture.content_hash, model_identity=dict(identity), examples=examples,
         predictions=predictions, started_at=started.isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - clock,
-        rendered_example=requests[0].prompt if requests else None, git=git_info(root))
+        rendered_example=requests[0].prompt if requests else None, git=git_info(root),
+        price=price)
 
 
 def _prediction(example, request, output, cached, labels) -> Prediction:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.metrics import Metrics
-from harness.records import SCHEMA_VERSION, RunResult
+from harness.records import SCHEMA_VERSION, RunResult, Usage
 
 
 def write_json(path: Path, data: object) -> None:
@@ -52,7 +52,28 @@ def spec_block(result: RunResult) -> dict:
         "cache_hits": result.cache_hits,
         "prompt_tokens": sum(p.usage.prompt_tokens for p in result.predictions),
         "completion_tokens": sum(p.usage.completion_tokens for p in result.predictions),
+        "errors": len(result.errors),
+        "without_confidence": result.without_confidence,
+        "cost": cost_block(result),
     }
+
+
+def cost_block(result: RunResult) -> dict:
+    """USD spent on this run's model calls, and what all its predictions cost when first made
+    (cache hits included). Both None when the model's price is unknown: never a made-up zero."""
+    price = result.price
+    if price is None:
+        return {"usd_calls": None, "usd_all": None, "price": None,
+                "note": f"no price for {result.spec.model!r}: add it under [tool.harness.prices]"}
+    made = sum(price.cost(p.usage) for p in result.predictions if not p.cached)
+    every = sum(price.cost(p.usage) for p in result.predictions)
+    return {"usd_calls": round(made, 8), "usd_all": round(every, 8),
+            "price": {"model": price.model, "input_per_1m": price.input_per_1m,
+                      "output_per_1m": price.output_per_1m, "source": price.source}}
+
+
+def call_cost(result: RunResult, usage: Usage) -> float | None:
+    return None if result.price is None else round(result.price.cost(usage), 10)
 
 
 def _project_relative(path: Path, root: Path) -> str:
@@ -70,6 +91,7 @@ def write_run(result: RunResult, metrics: Metrics, directory: Path) -> Path:
                    "predicted": p.predicted, "confidence": p.confidence,
                    "distribution": p.distribution, "raw": p.raw, "prompt_hash": p.prompt_hash,
                    "cached": p.cached, "error": p.error, "usage": asdict(p.usage),
+                   "cost_usd": call_cost(result, p.usage),
                    "critical": example.critical, "line": example.line}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     write_results_csv(directory / "results.csv", result)

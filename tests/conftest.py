@@ -34,3 +34,23 @@ def local_backend():
     backend = get_backend("local")
     yield backend
     backend.close()
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """A real `python -m llama_cpp.server` on loopback serving the embedded SmolLM2 GGUF."""
+    from tests.llama_server import LlamaServer
+
+    server = LlamaServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def proxy(llama_server):
+    """A fault-injecting proxy in front of the session's llama.cpp server (fresh per test)."""
+    from tests.fault_proxy import FaultProxy
+
+    fault_proxy = FaultProxy(llama_server.port).start()
+    yield fault_proxy
+    fault_proxy.stop()

@@ -479,7 +479,7 @@ def test_cache_entries_are_plain_json(tmp_path):
     Cache(directory).put(key, OUTPUT)
     data = json.loads((directory / key[:2] / f"{key}.json").read_text(encoding="utf-8"))
     assert data == {"raw": "Objective", "distribution": {"Objective": 0.9, "Subjective": 0.1},
-                    "usage": {"prompt_tokens": 12, "completion_tokens": 1}}
+                    "usage": {"prompt_tokens": 12, "completion_tokens": 1}, "meta": {}}
     assert not list(directory.rglob(".tmp-*"))  # no temp files left behind
     assert Cache(directory).clear() == 1
     assert Cache(directory).get(key) is None

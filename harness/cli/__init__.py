@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from harness import HarnessError
-from harness.cli import evaluate, report
+from harness.cli import cache, evaluate, report
 from harness.cli._common import EXIT_USAGE
 
-COMMANDS = (evaluate, report)
+COMMANDS = (evaluate, report, cache)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
                     "ground-truth fixtures (datasets/) on a model, and write reports.",
         epilog="Examples:\n  harness list\n  harness eval subjectivity\n"
                "  harness eval tickets --version v2 --mode generate --split all\n"
-               "  harness report compare RUN_A RUN_B\n\n"
+               "  harness eval subjectivity --model openai:gpt-4o-mini --concurrency 16\n"
+               "  harness report compare RUN_A RUN_B\n"
+               "  harness cache stats\n\n"
                "Defaults come from [tool.harness] in pyproject.toml and HARNESS_* variables.\n"
                "`harness COMMAND --help` explains each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -13,11 +13,14 @@ EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """--model/--mode/--split/--limit/cache/report options, as `harness eval` has them."""
     parser.add_argument("--model", default=None,
-                        help="`local` (embedded SmolLM2-135M) or `local:/path/model.gguf` "
+                        help="`local` (embedded SmolLM2-135M), `local:/path/model.gguf`, or "
+                             "`openai:<model>` for OpenAI / any OpenAI-compatible server "
                              "(default from config: local)")
     parser.add_argument("--mode", choices=MODES, default=None,
                         help="score: label probabilities (confidence); generate: free text mapped "
-                             "to a label or INVALID; constrained: guidance select (default: score)")
+                             "to a label or INVALID; constrained: answers limited to the labels "
+                             "(guidance on local, JSON-schema structured output on openai) "
+                             "(default: score)")
     parser.add_argument("--split", choices=SPLIT_CHOICES, default=None,
                         help="fixture split (default: test)")
     parser.add_argument("--limit", type=int, default=None,
@@ -30,6 +33,19 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", default=None,
                         help="where run folders are written (default: reports)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    remote = parser.add_argument_group("remote models (openai:<model>)")
+    remote.add_argument("--concurrency", type=int, default=None, metavar="N",
+                        help="calls in flight at once (default: 8; HARNESS_CONCURRENCY)")
+    remote.add_argument("--base-url", default=None, metavar="URL",
+                        help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
+                             "(default: OPENAI_BASE_URL, else https://api.openai.com/v1)")
+    remote.add_argument("--api-key-env", default=None, metavar="VAR",
+                        help="name of the environment variable holding the API key "
+                             "(default: OPENAI_API_KEY); the key itself is never a flag")
+    remote.add_argument("--max-retries", type=int, default=None, metavar="N",
+                        help="retries per call on 429/5xx/timeouts/connection errors (default: 5)")
+    remote.add_argument("--timeout", type=float, default=None, metavar="S", dest="timeout_s",
+                        help="seconds per attempt (default: 60)")
 
 
 def run_overrides(args: argparse.Namespace) -> dict:
@@ -37,4 +53,7 @@ def run_overrides(args: argparse.Namespace) -> dict:
     cache = "off" if args.no_cache else "replay" if args.cache_only else None
     return {"model": args.model, "mode": args.mode, "split": args.split, "limit": args.limit,
             "cache": cache, "report_dir": args.report_dir,
-            "progress": False if args.no_progress else None}
+            "progress": False if args.no_progress else None,
+            "concurrency": args.concurrency, "base_url": args.base_url,
+            "api_key_env": args.api_key_env, "max_retries": args.max_retries,
+            "timeout_s": args.timeout_s}

@@ -45,18 +45,22 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"harness: error: task {args.task!r} has no prompt versions (prompts/{args.task}/v1.jinja)",
               file=sys.stderr)
         return EXIT_USAGE
-    rows, failed, errored = [], False, False
+    rows, failed, errored, notes = [], False, False, []
     try:
         for version in versions:
             evaluation = session.evaluate(args.task, version)
             gate = evaluation.thresholds
             status = "pass" if gate.passed else "FAIL " + "; ".join(c.name for c in gate.failures)
+            if evaluation.metrics.n_errors:  # a gate on partial answers would be a guess
+                status = f"not judged: {evaluation.metrics.n_errors} calls failed"
             rows.append((f"{args.task}/{version}", evaluation.metrics, status))
             failed |= not gate.passed
             errored |= evaluation.metrics.n_errors > 0
-            print(f"{args.task}/{version}: {evaluation.result.model_calls} model calls, "
-                  f"{evaluation.result.cache_hits} cached -> {evaluation.report_dir}/index.html",
-                  file=sys.stderr)
+            result = evaluation.result
+            print(f"{args.task}/{version}: {result.model_calls} model calls, "
+                  f"{result.cache_hits} cached, {_usage_and_cost(result)} -> "
+                  f"{evaluation.report_dir}/index.html", file=sys.stderr)
+            notes += _notes(f"{args.task}/{version}", result)
         for path in session.compare_session_versions():
             print(f"comparison of the versions -> {path}", file=sys.stderr)
     finally:
@@ -64,6 +68,32 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"model={settings.model} mode={settings.mode} split={settings.split}")
     print(metrics_table(rows))
     print(f"all runs: {session.report_root / 'index.html'}")
+    for note in notes:
+        print(note, file=sys.stderr)
     if errored:
         return EXIT_ERRORS
     return EXIT_GATE if (failed and args.check) else 0
+
+
+def _usage_and_cost(result) -> str:
+    tokens = sum(p.usage.prompt_tokens + p.usage.completion_tokens
+                 for p in result.predictions if not p.cached)
+    if result.price is None:
+        return f"{tokens} tokens, cost unknown (no price for {result.spec.model!r} in " \
+               f"[tool.harness.prices])"
+    spent = sum(result.price.cost(p.usage) for p in result.predictions if not p.cached)
+    return f"{tokens} tokens, ${spent:.4f}"
+
+
+def _notes(name: str, result) -> list[str]:
+    """What a reader of the table must know: failed calls, missing confidences."""
+    notes = []
+    if result.errors:
+        notes.append(f"harness: {name}: {len(result.errors)} of {len(result.predictions)} model "
+                     f"calls failed (infrastructure, not wrong answers; metrics cover the "
+                     f"answered ones): {result.errors[0].error}\n  re-run the same command to "
+                     f"retry only those; finished calls are cached")
+    if result.without_confidence:
+        notes.append(f"harness: {name}: confidence unavailable for {result.without_confidence} "
+                     f"answers (the server gave no usable logprobs for them); none was invented")
+    return notes

@@ -4,6 +4,7 @@ A backend turns LabelRequests into ModelOutputs. Vendor SDKs are imported lazily
 backend, so a missing optional install fails with a hint only when that backend is asked for.
 """
 
-from harness.models.base import Backend, available_backends, get_backend, register_backend
+from harness.models.base import (Backend, BackendOptions, available_backends, get_backend,
+                                 register_backend)
 
-__all__ = ["Backend", "available_backends", "get_backend", "register_backend"]
+__all__ = ["Backend", "BackendOptions", "available_backends", "get_backend", "register_backend"]

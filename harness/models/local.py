@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import BackendError
-from harness.models.base import register_backend
+from harness.models.base import BackendOptions, register_backend
 from harness.records import LabelRequest, Message, ModelOutput, Usage
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -282,7 +282,7 @@ class LocalBackend:
                                request.prompt.messages))))
 
 
-def _make(rest: str) -> LocalBackend:
+def _make(rest: str, options: BackendOptions) -> LocalBackend:
     return LocalBackend(Path(rest).expanduser() if rest else default_model_path())
 
 
