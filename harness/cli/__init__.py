@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from harness import HarnessError
-from harness.cli import evaluate
+from harness.cli import evaluate, ls
 from harness.cli._common import EXIT_USAGE
 
-COMMANDS = (evaluate,)
+COMMANDS = (evaluate, ls)
 
 
 def _parser() -> argparse.ArgumentParser:
