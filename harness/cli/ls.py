@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from harness import Session, UsageError, load_settings
@@ -34,20 +35,20 @@ A local server for trying it: scripts/label-studio install && scripts/label-stud
 def register(sub: argparse._SubParsersAction) -> None:
     ls = sub.add_parser(
         "ls", help="Label Studio: push predictions for review, pull annotations as fixtures",
-        description="Label Studio round trip: push the model's predictions (with confidence) for "
+        description=_wrap("Label Studio round trip: push the model's predictions (with confidence) for "
                     "people to review least-certain first, then pull their answers back as "
-                    "fixture rows with provenance.",
+                    "fixture rows with provenance."),
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ls.set_defaults(run=lambda args: (ls.print_help(), 2)[1])
     commands = ls.add_subparsers(dest="ls_command", metavar="push|pull|import")
 
     p = commands.add_parser(
         "push", help="send items and the model's predictions to a Label Studio project",
-        description="Run a prompt version over the task's fixture (or --input JSONL, or reuse a "
+        description=_wrap("Run a prompt version over the task's fixture (or --input JSONL, or reuse a "
                     "stored --run) and import the items into a Label Studio project, each with "
                     "the predicted label, score = confidence and model_version = "
                     "task/version/model. The project is created from task.yaml when missing "
-                    "and set to uncertainty sampling. Pushing again adds no duplicates.",
+                    "and set to uncertainty sampling. Pushing again adds no duplicates."),
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", help="task name (prompts/<task>/task.yaml)")
     p.add_argument("--version", help="prompt version (default: the newest that is not retired)")
@@ -76,10 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = commands.add_parser(
         "pull", help="read reviewed annotations back into a fixture file",
-        description="Read a project's annotations: cancelled ones are skipped, a ground-truth "
+        description=_wrap("Read a project's annotations: cancelled ones are skipped, a ground-truth "
                     "annotation wins, otherwise the majority (ties are listed, not written). "
                     "Writes fixture rows with provenance; an existing file is never replaced "
-                    "without --write (a diff is shown and the exit status is 1).",
+                    "without --write (a diff is shown and the exit status is 1)."),
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("task", help="task name (prompts/<task>/task.yaml)")
     _project_option(q)
@@ -89,12 +90,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     i = commands.add_parser(
         "import", help="read a Label Studio JSON export file (offline) into a fixture file",
-        description="Like pull, from a file made with Export > JSON in Label Studio.",
+        description=_wrap("Like pull, from a file made with Export > JSON in Label Studio."),
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     i.add_argument("export", type=Path, help="the export file (JSON list of tasks)")
     i.add_argument("--task", help="task name (default: the only task whose labels fit)")
     _output_options(i)
     i.set_defaults(run=_import)
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, 88)
 
 
 def _project_option(parser: argparse.ArgumentParser) -> None:
@@ -224,6 +229,9 @@ def _write(args: argparse.Namespace, task, pulled, root: Path) -> int:
     target = args.into or task.dataset
     shown = _relative(target, root)
     existing = read_existing(target)
+    if existing is None and not rows:
+        print(f"nothing to write: no task has a label yet; {shown} not created")
+        return EXIT_OK
     if existing is None:
         write_fixture(target, rows, task)
         print(f"wrote {len(rows)} row(s) to {shown} (new file)")

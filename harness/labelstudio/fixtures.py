@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.datasets import load_fixture, read_jsonl_rows
+from harness.errors import DatasetError
 from harness.records import TaskSpec
 
 
@@ -92,7 +93,12 @@ def write_fixture(path: Path, rows: Sequence[Mapping], task: TaskSpec) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        load_fixture(task, Path(tmp))
+        try:
+            load_fixture(task, Path(tmp))
+        except DatasetError as exc:  # name the file the user asked for, not our temporary one
+            raise DatasetError(f"not written, the rows are not a valid fixture of task "
+                               f"{task.name!r}: {str(exc).replace(tmp, str(path))}",
+                               path=path) from None
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -59,9 +59,9 @@ class Pull:
         by_status: dict[str, int] = {}
         for item in self.labeled:
             by_status[item.consensus.status] = by_status.get(item.consensus.status, 0) + 1
-        lines = [f"{len(self.items)} tasks: {len(self.labeled)} labeled ("
-                 + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(by_status.items()))
-                 + f"), {len(self.ties)} tied, {len(self.unlabeled)} without a submitted "
+        detail = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(by_status.items()))
+        lines = [f"{len(self.items)} tasks: {len(self.labeled)} labeled"
+                 + (f" ({detail})" if detail else "") + f", {len(self.ties)} tied, {len(self.unlabeled)} without a submitted "
                    f"annotation; {cancelled} cancelled annotation(s) skipped"]
         for item in self.ties:
             lines.append(f"  tie, not written: {item.fixture_id} (task {item.task.task_id}) "

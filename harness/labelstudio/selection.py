@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from scipy.stats import entropy
-
 from harness.errors import UsageError
 
 STRATEGIES = ("least-confidence", "margin", "entropy")
@@ -30,6 +28,8 @@ def uncertainty(distribution: Mapping[str, float], strategy: str = "least-confid
         second = probabilities[1] if len(probabilities) > 1 else 0.0
         return 1.0 - (probabilities[0] - second)
     if strategy == "entropy":
+        from scipy.stats import entropy  # lazy: scipy.stats is slow to import for every command
+
         return float(entropy(probabilities))
     raise UsageError(f"unknown selection strategy {strategy!r}; choose one of "
                      f"{', '.join(STRATEGIES)}")
