@@ -46,8 +46,9 @@ def label_studio(tmp_path_factory):
     if url and key and _healthy(url):
         yield url.rstrip("/"), key
         return
-    if not (REPO / ".ls-venv" / "bin" / "label-studio").exists():
-        pytest.skip(f"no Label Studio server: none answers at LABEL_STUDIO_URL and .ls-venv is "
+    venv = Path(os.environ.get("LS_VENV") or REPO / ".ls-venv")
+    if not (venv / "bin" / "label-studio").exists():
+        pytest.skip(f"no Label Studio server: none answers at LABEL_STUDIO_URL and {venv} is "
                     f"missing; run `{SETUP}` (the tests then start one), or set "
                     f"LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY")
     state = tmp_path_factory.mktemp("label-studio")

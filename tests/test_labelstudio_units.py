@@ -303,3 +303,34 @@ def test_import_of_an_export_with_a_foreign_label_names_it(tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert "task #1 (id 1): annotation #1 (id 400): result[0]: label 'Neutral' is not one of " \
            "Objective, Subjective" in err
+
+
+@pytest.mark.model
+def test_imported_fixture_flows_into_pytest_evals(pytester: pytest.Pytester):
+    """A Label Studio export imported over a copy of the shipped task, then the shipped eval
+    module run on it (thresholds at 0: the run itself, not the tiny model, is under test)."""
+    from tests.conftest import REPO, copy_task
+    from tests.test_plugin import set_thresholds
+
+    copy_task(pytester.path, rows=12)
+    pytester.makepyfile(test_gate=(REPO / "evals" / "test_subjectivity.py").read_text())
+    set_thresholds(pytester, "thresholds:\n  macro_f1: 0.0")
+    fixture = pytester.path / "datasets" / "subjectivity.jsonl"
+    rows = [json.loads(line) for line in fixture.read_text().splitlines()]
+    flip = {"Objective": "Subjective", "Subjective": "Objective"}
+    export = [{"id": 100 + n, "project": 5, "data": {"text": r["text"], "harness_id": r["id"]},
+               "annotations": [ann(flip[r["label"]] if n < 2 else r["label"], 1)]}
+              for n, r in enumerate(rows[:6])]
+    export.append({"id": 200, "project": 5, "data": {"text": "A brand new sentence, 3 kg."},
+                   "annotations": [ann("Objective", 2)]})
+    (pytester.path / "export.json").write_text(json.dumps(export))
+    # pytester runs in its own directory, the project root.
+    assert main(["ls", "import", "export.json", "--task", "subjectivity", "--write"]) == 0
+    pulled = [json.loads(line) for line in fixture.read_text().splitlines()]
+    assert len(pulled) == 13 and pulled[-1]["id"] == "ls-5-200"
+    assert [r["label"] for r in pulled[:2]] == [flip[r["label"]] for r in rows[:2]]
+
+    result = pytester.runpytest("--prompt-version", "v2", "--split", "all", "-k", "thresholds",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*subjectivity/v2 * 13 *"])
