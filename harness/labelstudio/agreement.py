@@ -8,6 +8,7 @@ Cohen's kappa (scikit-learn) for each pair of reviewers who labeled at least two
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,8 +99,6 @@ def _fleiss(tasks: Sequence[ReviewedTask], labels: Sequence[str]) -> tuple[float
              for t in tasks if len(t.votes) == raters]
     if len(table) < 2:
         return None, len(table), raters
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 when all ratings agree: nan
         return float(fleiss_kappa(table, method="fleiss")), len(table), raters
@@ -117,8 +116,6 @@ def _cohen(tasks: Sequence[ReviewedTask], labels: Sequence[str]) -> dict:
         shared = sorted(set(by_annotator[a]) & set(by_annotator[b]))
         if len(shared) < 2:
             continue
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             kappa = cohen_kappa_score([by_annotator[a][i] for i in shared],

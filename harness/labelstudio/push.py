@@ -9,6 +9,7 @@ no duplicate: an id already in the project gets at most a prediction of a new mo
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -111,8 +112,6 @@ def read_unlabeled(task: TaskSpec, path: Path) -> Fixture:
                            path=path)
     if not examples:
         raise DatasetError("no items to push", path=path)
-    import hashlib
-
     return Fixture(path=path, examples=tuple(examples),
                    content_hash=hashlib.sha256(path.read_bytes()).hexdigest())
 
