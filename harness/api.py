@@ -20,7 +20,7 @@ from harness.metrics import Metrics, metrics_for
 from harness.models import Backend, BackendOptions, get_backend
 from harness.prices import price_for
 from harness.prompts import list_versions, load_version
-from harness.records import PromptVersion, RunResult, RunSpec
+from harness.records import Fixture, PromptVersion, RunResult, RunSpec
 from harness.report import write_comparison, write_index, write_run_report
 from harness.runner import run
 from harness.store import (baseline_mismatch, baseline_path, read_baseline, write_baseline,
@@ -83,6 +83,16 @@ class Session:
                 evaluation = self.write_report(evaluation)
             self._evaluations[key] = evaluation
         return self._evaluations[key]
+
+    def predict(self, task: str, version: str, *, split: str = "all", limit: int | None = None,
+                fixture: Fixture | None = None) -> RunResult:
+        """Predictions only (no metrics, no report): for items without trusted labels, such as
+        new data to pre-label for review. `fixture` replaces the task's dataset."""
+        s = self.settings
+        spec = RunSpec(task=task, version=version, model=s.model, mode=s.mode, split=split,
+                       limit=limit)
+        return run(spec, root=s.root, backend=self.backend(), cache=self.cache,
+                   progress=s.progress, fixture=fixture)
 
     def evaluations(self) -> list[Evaluation]:
         """Every evaluation of this session, in run order (critical-case runs left out)."""

@@ -17,15 +17,18 @@ from harness.errors import UsageError
 from harness.models.base import Backend
 from harness.parsing import parse_label
 from harness.prompts import Renderer, load_version
-from harness.records import LabelRequest, ModelOutput, Prediction, Price, RunResult, RunSpec
+from harness.records import (Fixture, LabelRequest, ModelOutput, Prediction, Price, RunResult,
+                             RunSpec)
 from harness.tasks import load_task
 
 
 def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache,
-        progress: bool = True, price: Price | None = None) -> RunResult:
+        progress: bool = True, price: Price | None = None,
+        fixture: Fixture | None = None) -> RunResult:
+    """`fixture` replaces the task's dataset (e.g. unlabeled items to pre-label for review)."""
     task = load_task(root, spec.task)
     version = load_version(task, spec.version)
-    fixture = load_fixture(task)
+    fixture = fixture or load_fixture(task)
     examples = fixture.select(spec.split)
     if not examples and spec.split != "critical":  # no critical cases is fine
         raise UsageError(f"split {spec.split!r} of {fixture.path} has no examples")

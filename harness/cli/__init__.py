@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from harness import HarnessError
-from harness.cli import cache, evaluate, report
+from harness.cli import cache, evaluate, ls, report
 from harness.cli._common import EXIT_USAGE
 
-COMMANDS = (evaluate, report, cache)
+COMMANDS = (evaluate, report, cache, ls)
 
 
 def _parser() -> argparse.ArgumentParser:
