@@ -15,9 +15,10 @@ from harness.config import Settings
 from harness.gate import GateResult, check_baseline, check_rules
 from harness.metrics import Metrics, metrics_for
 from harness.models import Backend, get_backend
+from harness.optimizer import OptimizeConfig, OptimizeResult, optimize
 from harness.prompts import list_versions
 from harness.records import RunResult, RunSpec
-from harness.report import write_run_report
+from harness.report import write_optimize_report, write_run_report
 from harness.runner import run
 from harness.store import baseline_mismatch, baseline_path, read_baseline, write_baseline, write_run
 from harness.tasks import list_tasks, load_task
@@ -113,6 +114,22 @@ class Session:
                          evaluation.thresholds, evaluation.baseline)
         return Evaluation(evaluation.result, evaluation.metrics, evaluation.thresholds,
                           evaluation.baseline, evaluation.baseline_record, directory)
+
+    def optimize(self, config: OptimizeConfig, *, resume: bool = False,
+                 echo=lambda line: None) -> OptimizeResult:
+        """Run (or `resume`) the optimizer loop; writes the new prompt version (when a candidate
+        beat the start), the run log and checkpoint, and the trajectory report under
+        report_dir/<run-id>/."""
+        s = self.settings
+        backend = self.backend(config.model)
+        if "teacher" in config.proposers:
+            self.backend(config.teacher)  # an unknown teacher fails now, not mid-run
+        result = optimize(config, root=s.root, backend=backend,
+                          teacher=lambda: self.backend(config.teacher), cache=self.cache,
+                          report_dir=s.resolve(s.report_dir), resume=resume, echo=echo,
+                          progress=s.progress)
+        write_optimize_report(result.directory, result)
+        return result
 
     def close(self) -> None:
         for backend in self._backends.values():

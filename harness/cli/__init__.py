@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from harness import HarnessError
-from harness.cli import evaluate
+from harness.cli import evaluate, optimize
 from harness.cli._common import EXIT_USAGE
 
-COMMANDS = (evaluate,)
+COMMANDS = (evaluate, optimize)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Evaluate versioned classification prompts (prompts/<task>/vN.jinja) against "
                     "ground-truth fixtures (datasets/) on a model, and write reports.",
         epilog="Examples:\n  harness list\n  harness eval subjectivity\n"
-               "  harness eval tickets --version v2 --mode generate --split all\n\n"
+               "  harness eval tickets --version v2 --mode generate --split all\n"
+               "  harness optimize subjectivity --from v2 --iterations 3\n\n"
                "Defaults come from [tool.harness] in pyproject.toml and HARNESS_* variables.\n"
                "`harness COMMAND --help` explains each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
