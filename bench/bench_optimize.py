@@ -1,7 +1,7 @@
 """Benchmark: the optimizer on each shipped task, start vs optimized macro-F1 on test, with the
 TF-IDF + logistic-regression baseline (trained on train) beside them.
 
-    python bench/bench_optimize.py [--tasks subjectivity tickets] [--iterations 3] [--seed 0]
+    python bench/bench_optimize.py [--tasks subjectivity tickets] [--iterations 2] [--seed 0]
 
 Runs on a temporary copy of the project with an empty response cache, so every model call is
 real and timed; the repo's prompts/ is not touched.
@@ -30,9 +30,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=["subjectivity", "tickets"])
     parser.add_argument("--start", default="v2")
-    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--budget-calls", type=int, default=3000)
-    parser.add_argument("--minibatch", type=int, default=24)
+    parser.add_argument("--minibatch", type=int, default=16)
+    parser.add_argument("--train-sample", type=int, default=32)
+    parser.add_argument("--confirm", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -53,6 +55,7 @@ def main() -> None:
                                                labels=task.label_names).macro_f1
             config = OptimizeConfig(task=name, start=args.start, budget_calls=args.budget_calls,
                                     iterations=args.iterations, minibatch=args.minibatch,
+                                    train_sample=args.train_sample, confirm=args.confirm,
                                     seed=args.seed)
             clock = time.perf_counter()
             result = optimize(config, root=project, backend=backend, teacher=lambda: backend,

@@ -124,6 +124,8 @@ def test_teacher_output_is_cleaned_and_keeps_the_answer_format(tmp_path):
                                 task, [])
     assert text.startswith("Decide whether the sentence can be checked.")
     assert text.endswith("Answer with one of: Objective, Subjective.")
+    looping = "Label the sentence.\nLabel the sentence.\n\nObjective or Subjective?\nLabel the sentence."
+    assert clean_instruction(looping, task, [])[0] == "Label the sentence.\n\nObjective or Subjective?"
     long = "Objective facts can be checked; Subjective ones cannot. " * 40
     cut, _ = clean_instruction(long, task, [])
     assert len(cut) <= 700 and cut.endswith(".")  # cut at a sentence end
@@ -227,3 +229,22 @@ def test_resume_with_nothing_to_resume(tmp_path):
     session = Session(load_settings(make_project(tmp_path)))
     with pytest.raises(UsageError, match="nothing to resume"):
         session.optimize(OptimizeConfig(task="demo", start="v1"), resume=True)
+
+
+def test_cli_help_explains_optimize(capsys):
+    from harness.cli import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["optimize", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--from", "--teacher", "--budget-calls", "--iterations", "--patience",
+                   "--target", "--seed", "--resume", "--proposer", "--minibatch"):
+        assert option in out
+
+
+def test_cli_bad_start_version_exits_2_naming_the_versions(tmp_path, capsys, monkeypatch):
+    from harness.cli import main
+    root = make_project(tmp_path)
+    monkeypatch.chdir(root)
+    assert main(["optimize", "demo", "--from", "v9", "--proposer", "exemplars"]) == 2
+    assert "unknown prompt version 'v9'" in capsys.readouterr().err

@@ -77,7 +77,7 @@ def _optimize(args: argparse.Namespace) -> int:
                                   echo=lambda line: print(line, file=sys.stderr, flush=True))
     finally:
         session.close()
-    metric = result.config and result.metric.split()[0]
+    metric = result.metric.split()[0]
     rows = [("validation", result.start_validation, result.winner_validation),
             ("test", result.start_test, result.winner_test)]
     print(f"{args.task}: stopped: {result.stop_reason}; {len(result.candidates)} candidates, "

@@ -367,7 +367,7 @@ class Optimizer:
                 "candidate": f"{winner} by {candidate.proposer}: {candidate.rationale}",
                 "model": f"{config.model} ({config.mode} mode)",
                 "teacher": config.teacher, "seed": config.seed, "run id": state.run_id,
-                "report": str(directory / "index.html"),
+                "report": _relative(directory / "index.html", self.root),
             }
             written = write_version(self.task, state.target_version, config.start, candidate,
                                     self.parts["train"], facts).path
@@ -402,3 +402,10 @@ def optimize(config: OptimizeConfig, *, root: Path, backend: Backend,
         return optimizer.run(resume=resume)
     finally:
         optimizer.close()
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

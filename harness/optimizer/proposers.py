@@ -69,7 +69,11 @@ def clean_instruction(raw: str, task: TaskSpec, tried: Sequence[str]) -> tuple[s
     """(instruction, "") or (None, why it was rejected). Never lets template syntax through."""
     text = raw.strip().strip("`").strip()
     text = _PREFIX.sub("", text).strip().strip('"').strip("'").strip()
-    text = "\n".join(line.rstrip() for line in text.splitlines()).strip()
+    # Small teachers loop: keep each line once, in order.
+    lines = [line.rstrip() for line in text.splitlines()]
+    text = "\n".join(line for i, line in enumerate(lines)
+                     if not line.strip() or line not in lines[:i]).strip()
+    text = re.sub(r"\n{3,}", "\n\n", text)
     if any(token in text for token in TEMPLATE_SYNTAX):
         return None, "holds template syntax ({{ }}, {% %} or {# #})"
     if len(text) > MAX_INSTRUCTION_CHARS:  # cut at the last sentence end that fits
