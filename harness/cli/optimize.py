@@ -89,11 +89,19 @@ def _optimize(args: argparse.Namespace) -> int:
         print(f"{split:<11} {start.score.value:>12.3f} {best.score.value:>8.3f} "
               f"{best.score.value - start.score.value:>+7.3f}")
     if result.written:
-        print(f"best: candidate {winner.id} ({winner.proposer}); written to {result.written}")
-        print(f"review it: git diff --no-index prompts/{args.task}/{args.start}.jinja "
-              f"{result.written}   then: harness eval {args.task} --version "
-              f"{result.written.stem}")
+        written = _shown(result.written, settings.root)
+        print(f"best: candidate {winner.id} ({winner.proposer}); written to {written}")
+        parent = _shown(result.written.with_name(f"{args.start}.jinja"), settings.root)
+        print(f"review it: git diff --no-index {parent} {written}   then: harness eval "
+              f"{args.task} --version {result.written.stem}")
     else:
         print(f"no candidate beat {args.start} on validation; no version written")
-    print(f"report: {result.directory / 'index.html'}")
+    print(f"report: {_shown(result.directory / 'index.html', settings.root)}")
     return EXIT_OK
+
+
+def _shown(path, root) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
