@@ -14,11 +14,11 @@ from harness.demos import DemoSelector, read_sidecar, sidecar_path, write_sideca
 from harness.errors import TemplateError
 from harness.metrics import classification_metrics
 from harness.optimizer import objective
-from harness.optimizer.candidates import as_version, template_source, write_version
+from harness.optimizer.candidates import as_version, write_version
 from harness.optimizer.proposers import clean_instruction, exemplars, knn
 from harness.optimizer.records import Candidate, DemoChoice
 from harness.optimizer.sampling import rng, sample_errors, stratified_sample
-from harness.prompts import Renderer, load_version, version_from_source
+from harness.prompts import Renderer, load_version
 from harness.records import Demonstrations, Example, Prediction, Rule
 from harness.tasks import load_task
 from tests.conftest import copy_task
