@@ -384,6 +384,7 @@ class Optimizer:
             winner_test=winner_test, written=written, stop_reason=state.stop_reason,
             charged=state.charged, calls=state.calls, tokens=state.tokens, duration_s=duration,
             metric=objective.describe(self.task),
+            written_source=written.read_text(encoding="utf-8") if written else "",
             notes=(f"{n_candidates} candidates",))
 
     def close(self) -> None:

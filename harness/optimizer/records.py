@@ -136,6 +136,7 @@ class OptimizeResult:
     tokens: int
     duration_s: float
     metric: str
+    written_source: str = ""  # the new version's file text, header included
     notes: tuple[str, ...] = field(default=())
 
 
