@@ -7,12 +7,14 @@ from harness.errors import (BackendError, CacheMiss, DatasetError, GateFailed, H
                             TemplateError, UsageError)
 from harness.gate import describe_failure
 from harness.metrics import Metrics, classification_metrics
+from harness.optimizer import OptimizeConfig, OptimizeResult
 from harness.records import INVALID
 from harness.report import metrics_table, write_comparison, write_index
 
 __all__ = [
     "INVALID", "BackendError", "CacheMiss", "DatasetError", "Evaluation", "GateFailed",
-    "HarnessError", "Metrics", "Session", "Settings", "TemplateError", "UsageError",
+    "HarnessError", "Metrics", "OptimizeConfig", "OptimizeResult", "Session", "Settings",
+    "TemplateError", "UsageError",
     "classification_metrics", "describe_failure", "load_settings", "metrics_table",
     "write_comparison", "write_index",
 ]

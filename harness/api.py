@@ -18,10 +18,11 @@ from harness.datasets import load_fixture
 from harness.errors import HarnessError
 from harness.metrics import Metrics, metrics_for
 from harness.models import Backend, BackendOptions, get_backend
+from harness.optimizer import OptimizeConfig, OptimizeResult, optimize
 from harness.prices import price_for
 from harness.prompts import list_versions, load_version
 from harness.records import Fixture, PromptVersion, RunResult, RunSpec
-from harness.report import write_comparison, write_index, write_run_report
+from harness.report import write_comparison, write_index, write_optimize_report, write_run_report
 from harness.runner import run
 from harness.store import (baseline_mismatch, baseline_path, read_baseline, write_baseline,
                            write_json, write_run)
@@ -168,6 +169,22 @@ class Session:
             if len({e.result.spec.version for e in evaluations}) > 1:
                 paths.append(self.compare([e.report_dir for e in evaluations]))
         return paths
+
+    def optimize(self, config: OptimizeConfig, *, resume: bool = False,
+                 echo=lambda line: None) -> OptimizeResult:
+        """Run (or `resume`) the optimizer loop; writes the new prompt version (when a candidate
+        beat the start), the run log and checkpoint, and the trajectory report under
+        report_dir/<run-id>/."""
+        s = self.settings
+        backend = self.backend(config.model)
+        if "teacher" in config.proposers:
+            self.backend(config.teacher)  # an unknown teacher fails now, not mid-run
+        result = optimize(config, root=s.root, backend=backend,
+                          teacher=lambda: self.backend(config.teacher), cache=self.cache,
+                          report_dir=s.resolve(s.report_dir), resume=resume, echo=echo,
+                          progress=s.progress)
+        write_optimize_report(result.directory, result)
+        return result
 
     def close(self) -> None:
         for backend in self._backends.values():

@@ -20,16 +20,35 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from harness.demos import DemoSelector, read_sidecar, sidecar_path, to_json
 from harness.errors import TemplateError, UsageError
-from harness.records import Example, Message, PromptVersion, RenderedPrompt, TaskSpec
+from harness.records import (Demonstrations, Example, Message, PromptVersion, RenderedPrompt,
+                             TaskSpec)
 
 ROLES = ("system", "user")
+TEMPLATE_VARIABLES = ("labels", "task", "example_id", "demonstrations")
 _VERSION = re.compile(r"^v(\d+)\.jinja$")
 
 
-def _environment(prompt_dir: Path) -> SandboxedEnvironment:
+class _Loader(jinja2.FileSystemLoader):
+    """Templates from the prompt folder, plus in-memory sources (a candidate version that is
+    not yet a file) which take precedence under their name."""
+
+    def __init__(self, prompt_dir: Path, overrides: dict[str, str] | None = None) -> None:
+        super().__init__(prompt_dir)
+        self.overrides = dict(overrides or {})
+
+    def get_source(self, environment, template):  # type: ignore[no-untyped-def]
+        if template in self.overrides:
+            source = self.overrides[template]
+            return source, str(Path(self.searchpath[0]) / template), lambda: True
+        return super().get_source(environment, template)
+
+
+def _environment(prompt_dir: Path, overrides: dict[str, str] | None = None
+                 ) -> SandboxedEnvironment:
     return SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(prompt_dir),
+        loader=_Loader(prompt_dir, overrides),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # prompts are not HTML
         keep_trailing_newline=False,
@@ -58,12 +77,35 @@ def load_version(task: TaskSpec, name: str) -> PromptVersion:
                          f"versions on disk: {', '.join(known) or 'none'} (in {task.prompt_dir})")
     env = _environment(task.prompt_dir)
     chain = _chain(env, path.name)
+    # The nearest version in the chain with a sidecar supplies the demonstrations.
+    demos_path = next((p for n, _ in chain if (p := sidecar_path(task.prompt_dir / n)).is_file()),
+                      None)
+    demos = read_sidecar(demos_path, input_fields=task.input_fields,
+                         labels=task.label_names) if demos_path else None
+    return _version(task, name, chain, demos, demos_path.read_bytes() if demos_path else None)
+
+
+def version_from_source(task: TaskSpec, name: str, source: str,
+                        demonstrations: Demonstrations | None = None) -> PromptVersion:
+    """A version that exists only in memory (an optimizer candidate): it may extend versions
+    on disk; it renders exactly as it will once written to `prompts/<task>/<name>.jinja`."""
+    env = _environment(task.prompt_dir, {f"{name}.jinja": source})
+    chain = _chain(env, f"{name}.jinja")
+    blob = json.dumps(to_json(demonstrations), ensure_ascii=False).encode() if demonstrations else None
+    return _version(task, name, chain, demonstrations, blob)
+
+
+def _version(task: TaskSpec, name: str, chain: list[tuple[str, str]],
+             demos: Demonstrations | None, demos_blob: bytes | None) -> PromptVersion:
     digest = hashlib.sha256()
     for template_name, source in chain:
         digest.update(template_name.encode() + b"\0" + source.encode() + b"\0")
+    if demos_blob is not None:  # only versions with demonstrations: other hashes stay as they were
+        digest.update(b"demonstrations\0" + demos_blob)
     parent = chain[1][0].removesuffix(".jinja") if len(chain) > 1 else None
-    return PromptVersion(task=task.name, name=name, path=path, source=chain[0][1],
-                         parent=parent, content_hash=digest.hexdigest())
+    return PromptVersion(task=task.name, name=name, path=task.prompt_dir / f"{name}.jinja",
+                         source=chain[0][1], parent=parent, content_hash=digest.hexdigest(),
+                         demonstrations=demos)
 
 
 def _chain(env: SandboxedEnvironment, name: str) -> list[tuple[str, str]]:
@@ -91,7 +133,7 @@ def _chain(env: SandboxedEnvironment, name: str) -> list[tuple[str, str]]:
 
 
 def _where(env: SandboxedEnvironment, name: str, line: int | None) -> str:
-    root = Path(env.loader.searchpath[0])  # type: ignore[attr-defined]
+    root = Path(env.loader.searchpath[0])  # type: ignore[union-attr]
     return f"{root / name}:{line}" if line else str(root / name)
 
 
@@ -101,7 +143,8 @@ class Renderer:
     def __init__(self, task: TaskSpec, version: PromptVersion) -> None:
         self.task = task
         self.version = version
-        self._env = _environment(task.prompt_dir)
+        self._env = _environment(task.prompt_dir, {version.path.name: version.source})
+        self._demos = DemoSelector(version.demonstrations)
         try:
             self._template = self._env.get_template(version.path.name)
         except jinja2.TemplateSyntaxError as exc:
@@ -115,7 +158,7 @@ class Renderer:
 
     def _check_variables(self) -> None:
         """Fail before any model call on a variable no example will ever provide."""
-        allowed = set(self.task.input_fields) | {"labels", "task", "example_id"}
+        allowed = set(self.task.input_fields) | set(TEMPLATE_VARIABLES)
         for name, source in _chain(self._env, self.version.path.name):
             ast = self._env.parse(source, name=name)
             for variable in sorted(meta.find_undeclared_variables(ast) - allowed):
@@ -124,7 +167,7 @@ class Renderer:
                 raise TemplateError(
                     f"{_where(self._env, name, line)}: undefined variable {variable!r}; templates "
                     f"get the input fields ({', '.join(self.task.input_fields)}) plus labels, "
-                    f"task and example_id")
+                    f"task, example_id and demonstrations")
 
     def _block_stacks(self) -> dict[str, list]:
         # Mirror what Jinja does while rendering a child: the child's blocks first, then each
@@ -137,31 +180,39 @@ class Renderer:
         return stacks
 
     def render(self, example: Example) -> RenderedPrompt:
+        messages = []
+        for role in ROLES:
+            if role not in self._blocks:
+                continue
+            text = self.render_block(role, example)
+            if text:
+                messages.append(Message(role, text))
+        return RenderedPrompt(example_id=example.id, messages=tuple(messages),
+                              hash=hash_messages(messages))
+
+    def render_block(self, block: str, example: Example) -> str:
+        """One block's text for one example (stripped), e.g. `instructions` for the optimizer."""
+        if block not in self._blocks:
+            raise TemplateError(f"{self.version.path}: no {{% block {block} %}} in this version "
+                                f"or the versions it extends")
         variables = {
             **example.inputs,
             "example_id": example.id,
             "labels": self.task.labels,
             "task": {"name": self.task.name, "description": self.task.description},
+            "demonstrations": self._demos.select(example),
         }
         context = self._template.new_context(variables)
         context.blocks.clear()
         context.blocks.update({name: list(funcs) for name, funcs in self._blocks.items()})
-        messages = []
-        for role in ROLES:
-            if role not in self._blocks:
-                continue
-            try:
-                text = "".join(self._blocks[role][0](context)).strip()
-            except jinja2.UndefinedError as exc:
-                raise TemplateError(f"{self._location(exc.__traceback__)}: {exc.message} "
-                                    f"(rendering example {example.id!r})") from None
-            except jinja2.TemplateError as exc:
-                raise TemplateError(f"{self._location(exc.__traceback__)}: {exc} "
-                                    f"(rendering example {example.id!r})") from None
-            if text:
-                messages.append(Message(role, text))
-        return RenderedPrompt(example_id=example.id, messages=tuple(messages),
-                              hash=hash_messages(messages))
+        try:
+            return "".join(self._blocks[block][0](context)).strip()
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"{self._location(exc.__traceback__)}: {exc.message} "
+                                f"(rendering example {example.id!r})") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"{self._location(exc.__traceback__)}: {exc} "
+                                f"(rendering example {example.id!r})") from None
 
     def _location(self, tb: TracebackType | None) -> str:
         # Jinja rewrites tracebacks so template frames carry the template's file and line.

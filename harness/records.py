@@ -63,6 +63,10 @@ class TaskSpec:
     description: str = ""
     # Versions kept for comparison: evaluated and reported, not held to the thresholds.
     retired: tuple[str, ...] = ()
+    # `optimize:` in task.yaml: the metric the optimizer maximizes on validation (default:
+    # `metric`) and floors a candidate must meet to be feasible (e.g. recall[Objective] >= 0.3).
+    optimize_metric: str = "macro_f1"
+    optimize_constraints: tuple[Rule, ...] = ()
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -99,13 +103,26 @@ class Fixture:
 
 
 @dataclass(frozen=True, slots=True)
+class Demonstrations:
+    """Few-shot examples a template receives as the `demonstrations` variable: always data,
+    never template source. `fixed`: the same examples for every input; `knn`: for each input, the
+    `k` most similar examples of `examples` (the pool) by TF-IDF cosine similarity."""
+
+    kind: str  # "fixed" | "knn"
+    examples: tuple[Example, ...]
+    k: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class PromptVersion:
     task: str
     name: str  # "v2"
     path: Path
     source: str
     parent: str | None  # the version it {% extends %}, if any
-    content_hash: str  # covers this template and every parent it extends
+    content_hash: str  # covers this template, every parent it extends, and its demonstrations
+    # From the sidecar `vN.demos.json` (or the nearest parent's), or given to an in-memory version.
+    demonstrations: Demonstrations | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,21 +18,27 @@ from harness.errors import UsageError
 from harness.models.base import Backend
 from harness.parsing import parse_label
 from harness.prompts import Renderer, load_version
-from harness.records import (Fixture, LabelRequest, ModelOutput, Prediction, Price, RunResult,
-                             RunSpec)
+from harness.records import (Example, Fixture, LabelRequest, ModelOutput, Prediction, Price,
+                             PromptVersion, RunResult, RunSpec)
 from harness.tasks import load_task
 
 
-def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache,
-        progress: bool = True, price: Price | None = None,
-        fixture: Fixture | None = None) -> RunResult:
-    """`fixture` replaces the task's dataset (e.g. unlabeled items to pre-label for review)."""
+def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: bool = True,
+        price: Price | None = None, fixture: Fixture | None = None,
+        prompt: PromptVersion | None = None,
+        examples: Sequence[Example] | None = None) -> RunResult:
+    """`fixture` replaces the task's dataset (e.g. unlabeled items to pre-label for review);
+    `prompt`: an in-memory version (an optimizer candidate) instead of `spec.version` on disk;
+    `examples`: exactly these examples (a minibatch) instead of `spec.split`. The cache keys on
+    the rendered messages either way, so an unchanged prompt costs no model calls."""
     task = load_task(root, spec.task)
-    version = load_version(task, spec.version)
+    version = prompt if prompt is not None else load_version(task, spec.version)
     fixture = fixture or load_fixture(task)
-    examples = fixture.select(spec.split)
-    if not examples and spec.split != "critical":  # no critical cases is fine
-        raise UsageError(f"split {spec.split!r} of {fixture.path} has no examples")
+    if examples is None:
+        examples = fixture.select(spec.split)
+        if not examples and spec.split != "critical":  # no critical cases is fine
+            raise UsageError(f"split {spec.split!r} of {fixture.path} has no examples")
+    examples = tuple(examples)
     if spec.limit is not None:
         examples = examples[: spec.limit]
     if spec.mode not in backend.modes():

@@ -17,9 +17,9 @@ from harness.records import INVALID, Label, Rule, SplitSpec, TaskSpec
 WHOLE_RUN_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "macro_precision",
                      "macro_recall")
 PER_LABEL_METRICS = ("precision", "recall", "f1")
-RESERVED_VARIABLES = ("labels", "task", "example_id")
+RESERVED_VARIABLES = ("labels", "task", "example_id", "demonstrations")
 _KNOWN_KEYS = {"description", "dataset", "inputs", "labels", "metric", "thresholds",
-               "baseline_tolerance", "split", "retired"}
+               "baseline_tolerance", "split", "retired", "optimize"}
 
 
 def list_tasks(root: Path) -> list[str]:
@@ -120,8 +120,10 @@ def _parse(path: Path, name: str, root: Path) -> TaskSpec:
     if not isinstance(retired, list) or not all(isinstance(v, str) for v in retired):
         raise doc.error("retired", f"expected a list of version names like [v1], got {retired!r}")
 
+    optimize_metric, constraints = _optimize(doc, names, metric)
     return TaskSpec(
         name=name, path=path, labels=labels, dataset=dataset, input_fields=tuple(inputs),
+        optimize_metric=optimize_metric, optimize_constraints=constraints,
         rules=_rules(doc, names), baseline_tolerance=float(tolerance), metric=metric,
         splits=_splits(doc), description=str(data.get("description", "")).strip(),
         retired=tuple(retired),
@@ -147,14 +149,30 @@ def _labels(doc: _Doc) -> tuple[Label, ...]:
     return tuple(labels)
 
 
-def _rules(doc: _Doc, labels: tuple[str, ...]) -> tuple[Rule, ...]:
-    raw = doc.data.get("thresholds") or {}
+def _optimize(doc: _Doc, labels: tuple[str, ...], default: str) -> tuple[str, tuple[Rule, ...]]:
+    """`optimize: {metric: macro_f1, constraints: {recall: {Objective: 0.3}}}`: what the
+    optimizer maximizes on validation, and floors a candidate must meet to count as feasible."""
+    raw = doc.data.get("optimize") or {}
+    if not isinstance(raw, dict) or set(raw) - {"metric", "constraints"}:
+        raise doc.error("optimize", "expected {metric: macro_f1, constraints: "
+                                    "{recall: {<label>: 0.3}}}")
+    metric = raw.get("metric", default)
+    if metric not in WHOLE_RUN_METRICS:
+        raise doc.error("optimize.metric", f"unknown metric {metric!r}; choose one of "
+                                           f"{', '.join(WHOLE_RUN_METRICS)}")
+    return metric, _rules(doc, labels, "optimize.constraints")
+
+
+def _rules(doc: _Doc, labels: tuple[str, ...], where: str = "thresholds") -> tuple[Rule, ...]:
+    raw = doc.data.get("thresholds") if where == "thresholds" else \
+        (doc.data.get("optimize") or {}).get("constraints")
+    raw = raw or {}
     if not isinstance(raw, dict):
-        raise doc.error("thresholds", "expected a mapping like `macro_f1: 0.6` or "
-                                      "`recall: {Objective: 0.5}`")
+        raise doc.error(where, "expected a mapping like `macro_f1: 0.6` or "
+                               "`recall: {Objective: 0.5}`")
     rules = []
     for metric, value in raw.items():
-        key = f"thresholds.{metric}"
+        key = f"{where}.{metric}"
         if metric in WHOLE_RUN_METRICS:
             rules.append(Rule(metric, _fraction(doc, key, value)))
         elif metric in PER_LABEL_METRICS:

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from harness import HarnessError
-from harness.cli import cache, evaluate, ls, report
+from harness.cli import cache, evaluate, ls, optimize, report
 from harness.cli._common import EXIT_USAGE
 
-COMMANDS = (evaluate, report, cache, ls)
+COMMANDS = (evaluate, report, optimize, cache, ls)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
                "  harness eval tickets --version v2 --mode generate --split all\n"
                "  harness eval subjectivity --model openai:gpt-4o-mini --concurrency 16\n"
                "  harness report compare RUN_A RUN_B\n"
+               "  harness optimize subjectivity --from v2 --iterations 3\n"
                "  harness cache stats\n\n"
                "Defaults come from [tool.harness] in pyproject.toml and HARNESS_* variables.\n"
                "`harness COMMAND --help` explains each command.",

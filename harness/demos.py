@@ -1,0 +1,111 @@
+"""Few-shot demonstrations as data: the sidecar file `vN.demos.json` beside a prompt version,
+and the choice of demonstrations for one input (fixed, or k nearest neighbours by TF-IDF).
+
+A template gets them as the `demonstrations` variable: a list of `{"id", "inputs", "label"}`.
+Dataset text never becomes template source, so a demonstration holding `{{ x }}` or
+`{% endraw %}` renders literally.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import TemplateError
+from harness.records import Demonstrations, Example
+
+KINDS = ("fixed", "knn")
+SIDECAR_SUFFIX = ".demos.json"
+# Long tickets would crowd a 2k-token context: each shown input field is cut to this many chars.
+MAX_FIELD_CHARS = 240
+
+
+def sidecar_path(template: Path) -> Path:
+    return template.with_name(template.name.removesuffix(".jinja") + SIDECAR_SUFFIX)
+
+
+def to_json(demos: Demonstrations) -> dict[str, Any]:
+    return {"kind": demos.kind, "k": demos.k,
+            "examples": [{"id": e.id, "inputs": dict(e.inputs), "label": e.label}
+                         for e in demos.examples]}
+
+
+def write_sidecar(path: Path, demos: Demonstrations) -> None:
+    path.write_text(json.dumps(to_json(demos), indent=1, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+
+
+def read_sidecar(path: Path, *, input_fields: Sequence[str],
+                 labels: Sequence[str]) -> Demonstrations:
+    """Validated: errors name the file, the entry and what is wrong."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TemplateError(f"{path}: cannot read demonstrations: {exc}") from None
+    if not isinstance(data, dict) or data.get("kind") not in KINDS:
+        raise TemplateError(f"{path}: expected an object with kind one of {', '.join(KINDS)}")
+    k = data.get("k", 0)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+        raise TemplateError(f"{path}: k must be a non-negative integer, got {k!r}")
+    rows = data.get("examples")
+    if not isinstance(rows, list):
+        raise TemplateError(f"{path}: 'examples' must be a list")
+    examples = []
+    for i, row in enumerate(rows):
+        where = f"{path}: examples[{i}]"
+        if not isinstance(row, dict) or not isinstance(row.get("inputs"), dict):
+            raise TemplateError(f"{where}: expected {{id, inputs, label}}")
+        missing = [f for f in input_fields if not isinstance(row["inputs"].get(f), str)]
+        if missing:
+            raise TemplateError(f"{where}: input field {missing[0]!r} missing or not text")
+        if row.get("label") not in labels:
+            raise TemplateError(f"{where}: label {row.get('label')!r} is not one of "
+                                f"{', '.join(labels)}")
+        examples.append(Example(id=str(row.get("id", i)), inputs={f: row["inputs"][f] for f in
+                                                                  input_fields},
+                                label=row["label"], split="train", line=0))
+    return Demonstrations(kind=data["kind"], examples=tuple(examples), k=k)
+
+
+def example_text(example: Example) -> str:
+    return "\n".join(str(v) for v in example.inputs.values())
+
+
+def _shown(example: Example) -> dict[str, Any]:
+    inputs = {name: value if len(value) <= MAX_FIELD_CHARS else
+              value[:MAX_FIELD_CHARS].rstrip() + " ..." for name, value in example.inputs.items()}
+    return {"id": example.id, "inputs": inputs, "label": example.label}
+
+
+class DemoSelector:
+    """Picks the demonstrations for each input. kNN fits TF-IDF on the pool once; an input that
+    is itself in the pool (same id) never gets itself as a demonstration."""
+
+    def __init__(self, demos: Demonstrations | None) -> None:
+        self.demos = demos
+        self._vectorizer: Any = None
+        self._matrix: Any = None
+        if demos is not None and demos.kind == "knn" and demos.examples:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+            self._matrix = self._vectorizer.fit_transform(
+                [example_text(e) for e in demos.examples])
+
+    def select(self, example: Example) -> list[dict[str, Any]]:
+        demos = self.demos
+        if demos is None:
+            return []
+        if demos.kind == "fixed":
+            return [_shown(e) for e in demos.examples if e.id != example.id]
+        if self._matrix is None:
+            return []
+        scores = (self._matrix @ self._vectorizer.transform([example_text(example)]).T)
+        scores = scores.toarray().ravel()
+        # Highest similarity first; ties broken by pool order so the choice is deterministic.
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        chosen = [i for i in order if demos.examples[i].id != example.id][: demos.k]
+        # The most similar example goes last, nearest to the input.
+        return [_shown(demos.examples[i]) for i in reversed(chosen)]
