@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import OptimizeConfig, Session, UsageError, load_settings
+from harness import BackendError, OptimizeConfig, Session, UsageError, load_settings
 from harness.datasets import load_fixture
 from harness.demos import DemoSelector, read_sidecar, sidecar_path, write_sidecar
 from harness.errors import TemplateError
@@ -221,7 +221,14 @@ def test_budget_smaller_than_one_evaluation(tmp_path):
 
 
 def test_unknown_teacher_is_a_clear_error(tmp_path):
-    with pytest.raises(UsageError, match="unknown model 'openai:gpt-4o'"):
+    with pytest.raises(UsageError, match="unknown model 'nosuch:teacher'"):
+        _optimize(make_project(tmp_path), teacher="nosuch:teacher", proposers=("teacher",))
+
+
+def test_openai_teacher_without_a_key_fails_before_the_loop(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(BackendError, match="OPENAI_API_KEY is not set"):
         _optimize(make_project(tmp_path), teacher="openai:gpt-4o", proposers=("teacher",))
 
 

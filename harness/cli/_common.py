@@ -49,11 +49,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_overrides(args: argparse.Namespace) -> dict:
-    """Settings overrides from the options add_run_options added (None = not given)."""
-    cache = "off" if args.no_cache else "replay" if args.cache_only else None
-    return {"model": args.model, "mode": args.mode, "split": args.split, "limit": args.limit,
-            "cache": cache, "report_dir": args.report_dir,
-            "progress": False if args.no_progress else None,
-            "concurrency": args.concurrency, "base_url": args.base_url,
-            "api_key_env": args.api_key_env, "max_retries": args.max_retries,
-            "timeout_s": args.timeout_s}
+    """Settings overrides from the options add_run_options added (None = not given). A command
+    that adds only some of them (e.g. `ls push`) leaves the others to config."""
+    get = lambda name: getattr(args, name, None)  # noqa: E731
+    cache = "off" if get("no_cache") else "replay" if get("cache_only") else None
+    overrides = {name: get(name) for name in (
+        "model", "mode", "split", "limit", "report_dir", "concurrency", "base_url", "api_key_env",
+        "max_retries", "timeout_s")}
+    return {**overrides, "cache": cache, "progress": False if get("no_progress") else None}
