@@ -123,3 +123,41 @@ def test_runner_renders_every_prompt_before_the_first_call(demo_project, local_b
     assert "v3.jinja" in str(info.value)
     assert local_backend.evaluated_tokens == before
     assert load_fixture(task).examples  # the fixture itself is fine
+
+
+def _reference_logprob(llm, prompt: list[int], label: list[int]) -> float:
+    """log P(label | prompt) the slow way: a full evaluation from an empty cache per token."""
+    import llama_cpp
+    import numpy as np
+
+    total = 0.0
+    for k, token in enumerate(label):
+        llm.n_tokens = 0
+        llm.eval(prompt + label[:k])
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1),
+                                       shape=(llm.n_vocab(),)).astype(np.float64)
+        shifted = logits - logits.max()
+        total += float(shifted[token] - np.log(np.exp(shifted).sum()))
+    return total
+
+
+def test_several_multi_token_labels_match_a_full_evaluation(local_backend):
+    # Two multi-token labels: the first rides along in the prompt's decode, the second is
+    # decoded separately; both must equal the slow reference.
+    labels = ("Subjective", "Subject matter", "Objective")
+    target = request("The handle is metal and the lid is glass.", labels=labels)
+    local_backend.complete_one(request("Warm-up with another prompt.", labels=labels))
+    got = local_backend.complete_one(target).distribution
+    sequences = local_backend.label_tokens(labels)
+    assert sum(len(s) > 1 for s in sequences.values()) >= 2
+    fresh = LocalBackend(default_model_path())
+    try:
+        prompt = fresh.prompt_tokens(target.prompt.messages)
+        totals = {label: _reference_logprob(fresh.llm, prompt, sequences[label])
+                  for label in labels}
+    finally:
+        fresh.close()
+    top = max(totals.values())
+    norm = sum(math.exp(v - top) for v in totals.values())
+    for label in labels:
+        assert got[label] == pytest.approx(math.exp(totals[label] - top) / norm, abs=1e-4)

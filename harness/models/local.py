@@ -117,6 +117,7 @@ class LocalBackend:
         self._label_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
         # Tokens actually pushed through the model (after prefix reuse); read by benchmarks.
         self.evaluated_tokens = 0
+        self._batch: Any = None  # llama_batch for _decode_suffix, made on first use
 
     # -- protocol ---------------------------------------------------------------------------
     def identity(self) -> Mapping[str, str]:
@@ -132,6 +133,11 @@ class LocalBackend:
             yield index, self.complete_one(request)
 
     def close(self) -> None:
+        if self._batch is not None:
+            import llama_cpp
+
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
         self._llm = None
         self._guidance = None
 
@@ -146,7 +152,8 @@ class LocalBackend:
                                    "llama-cpp-python") from exc
             with _quiet(), _plain_cpu_buffers():
                 self._llm = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx,
-                                  n_threads=self.n_threads, n_batch=512, logits_all=False,
+                                  n_threads=self.n_threads, n_batch=self.n_ctx, n_ubatch=512,
+                                  logits_all=False,
                                   verbose=False)
             template = self._llm.metadata.get("tokenizer.chat_template") or _CHATML
             from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -201,15 +208,22 @@ class LocalBackend:
     def _detok(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens, special=True).decode("utf-8", errors="replace")
 
-    def _logprobs(self) -> np.ndarray:
+    def _logprobs(self, row: int = -1) -> np.ndarray:
         import llama_cpp
 
-        pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
+        pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, row)
         logits = np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),)).astype(np.float64)
         shifted = logits - logits.max()
         return shifted - np.log(np.exp(shifted).sum())
 
-    def _eval_from_common_prefix(self, tokens: list[int]) -> None:
+    def _decode_suffix(self, tokens: list[int], extra: list[int]) -> int:
+        """Decode what the KV cache lacks of `tokens`, plus `extra` tokens after them, in ONE
+        llama_decode (n_batch = n_ctx), with logits for the prompt's last token and each extra
+        token. Cells stay contiguous from cell 0 in sequence 0, exactly as a fresh model would
+        lay them out (scores must not depend on what ran before). Returns the batch row of the
+        prompt's last token; extra token k has row +1+k."""
+        import llama_cpp
+
         llm = self.llm
         cached = llm.input_ids[: llm.n_tokens]
         common = 0
@@ -218,18 +232,44 @@ class LocalBackend:
                 break
             common += 1
         common = min(common, len(tokens) - 1)  # re-evaluate at least one token for fresh logits
-        llm.n_tokens = common
-        llm.eval(tokens[common:])
-        self.evaluated_tokens += len(tokens) - common
+        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), -1, common, -1)
+        new = tokens[common:] + extra
+        if self._batch is None:
+            self._batch = llama_cpp.llama_batch_init(self.n_ctx, 0, 1)
+        batch = self._batch
+        first_logit_row = len(tokens) - common - 1
+        for i, token in enumerate(new):
+            batch.token[i] = token
+            batch.pos[i] = common + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = i >= first_logit_row
+        batch.n_tokens = len(new)
+        if llama_cpp.llama_decode(llm.ctx, batch) != 0:
+            raise BackendError(f"llama_decode failed on {len(new)} tokens")
+        # The extra (label) tokens are not part of the prompt: the next eval drops their cells.
+        llm.input_ids[common:len(tokens)] = tokens[common:]
+        llm.n_tokens = len(tokens)
+        self.evaluated_tokens += len(new)
+        return first_logit_row
 
     def _score(self, tokens: list[int], labels: tuple[str, ...]) -> ModelOutput:
         llm = self.llm
-        self._eval_from_common_prefix(tokens)
-        first = self._logprobs()
+        sequences = self.label_tokens(labels)
+        multi = [label for label, seq in sequences.items() if len(seq) > 1]
+        # The first multi-token label's continuation rides along in the prompt's decode.
+        along = multi[0] if multi else None
+        prompt_row = self._decode_suffix(tokens, list(sequences[along][:-1]) if along else [])
+        first = self._logprobs(prompt_row)
+        # Read the ride-along rows now: a later eval overwrites the logits buffer.
+        along_rest = [float(self._logprobs(prompt_row + 1 + k)[following])
+                      for k, following in enumerate(sequences[along][1:])] if along else []
         totals: dict[str, float] = {}
-        for label, sequence in self.label_tokens(labels).items():
+        for label, sequence in sequences.items():
             total = float(first[sequence[0]])
-            if len(sequence) > 1:
+            if label == along:
+                total += sum(along_rest)
+            elif len(sequence) > 1:
                 llm.n_tokens = len(tokens)  # back to the end of the prompt; its KV is intact
                 for current, following in zip(sequence, sequence[1:]):
                     llm.eval([current])
