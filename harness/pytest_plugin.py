@@ -241,10 +241,19 @@ def harness_session(request: pytest.FixtureRequest) -> Session:
     return request.config.stash[_STATE].session
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+# pytest uses 0-5; this says "model calls failed (infrastructure): results are partial", so CI can
+# tell a flaky endpoint (re-run: finished calls are cached) from a prompt that got worse.
+EXIT_MODEL_ERRORS = 6
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
-    if state is not None:
-        state.write_comparisons()
+    if state is None:
+        return
+    state.write_comparisons()
+    errored = any(e.result.errors for e in state.evaluations())
+    if errored and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = EXIT_MODEL_ERRORS
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,

@@ -116,3 +116,22 @@ def test_bad_fixture_fails_collection_with_file_and_line(project):
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*subjectivity.jsonl:5: label 'Maybe' is not one of "
                                  "Objective, Subjective*"])
+
+
+def test_failed_model_calls_give_their_own_exit_status(project, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on: every call is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HARNESS_MAX_RETRIES", "0")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = project.runpytest("--split", "all", "--limit", "3", "--prompt-version", "v2",
+                               "-k", "thresholds", "--model", "openai:smollm2",
+                               "--model-base-url", f"http://127.0.0.1:{port}/v1",
+                               "-p", "no:cacheprovider")
+    from harness.pytest_plugin import EXIT_MODEL_ERRORS
+
+    assert result.ret == EXIT_MODEL_ERRORS
+    result.stdout.fnmatch_lines(["*model calls failed (infrastructure errors, not wrong answers)*",
+                                 "*subjectivity/v2: 3 model calls FAILED*"])
