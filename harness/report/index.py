@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,11 @@ def _when(started_at: str) -> datetime | None:
 
 def write_index(report_root: Path) -> Path:
     runs = list_runs(report_root)
+    # A version's line joins runs of the task's usual mode and split; runs with another mode or
+    # split get their own line, so a generate-mode run does not look like a regression.
+    usual = {task: Counter((r["spec"].get("mode"), r["spec"].get("split")) for r in runs
+                           if r["spec"].get("task") == task).most_common(1)[0][0]
+             for task in {r["spec"].get("task") for r in runs}}
     trends: dict[str, dict] = {}
     for run in runs:
         spec, metrics = run["spec"], run["metrics"]
@@ -29,7 +35,10 @@ def write_index(report_root: Path) -> Path:
         when = _when(spec.get("started_at", ""))
         if when is not None and isinstance(run["value"], (int, float)):
             task = trends.setdefault(spec["task"], {"metric": metric, "series": {}})
-            task["series"].setdefault(spec["version"], []).append((when, float(run["value"])))
+            setting = (spec.get("mode"), spec.get("split"))
+            line = spec["version"] if setting == usual[spec["task"]] else \
+                f"{spec['version']} ({setting[0]}, {setting[1]})"
+            task["series"].setdefault(line, []).append((when, float(run["value"])))
     plots = {task: figures.trend_figure(task, t["metric"], t["series"])
              for task, t in sorted(trends.items())}
     comparisons = sorted((report_root / "compare").glob("*.html"),
