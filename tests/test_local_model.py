@@ -161,3 +161,58 @@ def test_several_multi_token_labels_match_a_full_evaluation(local_backend):
     norm = sum(math.exp(v - top) for v in totals.values())
     for label in labels:
         assert got[label] == pytest.approx(math.exp(totals[label] - top) / norm, abs=1e-4)
+
+
+def _shuffled(items: list, seed: int) -> list:
+    import random
+
+    items = list(items)
+    random.Random(seed).shuffle(items)
+    return items
+
+
+def test_batched_scores_do_not_depend_on_the_other_prompts_in_the_batch(monkeypatch):
+    # Score mode decodes several prompts per llama_decode. A gate cannot let an example's score
+    # depend on its neighbours, the order, or which examples were cached: every grouping must
+    # give the SAME floats as scoring each prompt alone. Two multi-token labels cover the
+    # ride-along and the extra label decode; a small stream size sends the longest prompts to
+    # the one-stream context.
+    import harness.models.local as local
+
+    monkeypatch.setattr(local, "STREAM_TOKENS", 72)
+    labels = ("Subjective", "Subject matter", "Objective")
+    texts = ["Arrived Tuesday.", "Meh.", "The handle is metal and the lid is glass.",
+             "Honestly the most beautiful lamp I have ever owned, I adore it!",
+             "Battery lasted 9 hours in my test, which is exactly what the box says, so fine.",
+             "Two of the four screws were missing and the manual is in German only, which "
+             "for a product sold in France is frankly a joke; support never answered.",
+             "It's a kettle.", "Too loud for an office, perfect for a garage.",
+             "Shipping took 3 weeks instead of the promised 5 days.", "Love it!!!"]
+    requests = [request(t, labels=labels) for t in texts]
+
+    def scores(backend: LocalBackend, order: list[int]) -> dict[int, dict[str, float]]:
+        return {order[j]: out.distribution
+                for j, out in backend.complete([requests[i] for i in order])}
+
+    alone = LocalBackend(default_model_path(), streams=1)
+    batched = LocalBackend(default_model_path(), streams=4)
+    try:
+        reference = {i: alone.complete_one(requests[i]).distribution for i in range(len(texts))}
+        short, long = batched.scorer(False), batched.scorer(True)
+        assert (short.streams, long.streams) == (4, 1)
+        for seed in (1, 2):
+            order = _shuffled(range(len(texts)), seed)
+            before = short.decodes
+            assert scores(batched, order) == {i: reference[i] for i in order}
+            # The prompts that fit a stream really shared decodes: alone, each would take two
+            # (prompt + ride-along, then "Subject matter").
+            fitting = sum(len(batched.prompt_tokens(r.prompt.messages)) + 2 <= 72
+                          for r in requests)
+            assert 2 <= fitting < len(texts)
+            assert short.decodes - before < 2 * fitting
+        subset = [2, 7, 0]  # other neighbours, streams already holding other prompts
+        assert scores(batched, subset) == {i: reference[i] for i in subset}
+        assert long.evaluated_tokens > 0 and short.padding_tokens > 0
+    finally:
+        alone.close()
+        batched.close()

@@ -4,7 +4,9 @@ run in-process by llama-cpp-python. No network, no API key.
 Modes:
 - score: P(label) = softmax over the labels of the summed log-probs of each label's full token
   sequence right after the assistant turn opens. The prompt is evaluated once; label tokens reuse
-  its KV state; the prefix shared with the previous prompt (the instructions) is not recomputed.
+  its KV state; the prefix a stream already holds (the instructions) is not recomputed; several
+  prompts share each llama_decode, each in its own KV stream, with results identical to scoring
+  each prompt alone (llama_streams.py).
 - generate: greedy free-form answer (parsed to a label by the runner).
 - constrained: guidance `select` over the labels (a second llama.cpp instance, since guidance
   keeps its own view of the KV cache).
@@ -28,9 +30,14 @@ import numpy as np
 
 from harness.errors import BackendError
 from harness.models.base import BackendOptions, register_backend
+from harness.models.llama_streams import StreamScorer
 from harness.records import LabelRequest, Message, ModelOutput, Usage
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Score mode decodes up to DEFAULT_STREAMS prompts per llama_decode, each in its own KV stream
+# of STREAM_TOKENS cells (bench/RESULTS.md); longer prompts get a one-stream context of n_ctx.
+DEFAULT_STREAMS = 4
+STREAM_TOKENS = 1024
 # Used only when a GGUF carries no chat template.
 _CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
            "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
@@ -106,18 +113,20 @@ def _plain_cpu_buffers() -> Iterator[None]:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int | None = None) -> None:
+    def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int | None = None,
+                 streams: int = DEFAULT_STREAMS) -> None:
         if not model_path.is_file():
             raise BackendError(f"model file not found: {model_path}")
+        if streams < 1:
+            raise BackendError(f"streams must be at least 1, got {streams}")
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
+        self.streams = streams
         self._llm: Any = None
         self._guidance: Any = None
+        self._scorers: dict[bool, StreamScorer] = {}  # by "long prompt"
         self._label_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
-        # Tokens actually pushed through the model (after prefix reuse); read by benchmarks.
-        self.evaluated_tokens = 0
-        self._batch: Any = None  # llama_batch for _decode_suffix, made on first use
 
     # -- protocol ---------------------------------------------------------------------------
     def identity(self) -> Mapping[str, str]:
@@ -129,15 +138,34 @@ class LocalBackend:
         return ("score", "generate", "constrained")
 
     def complete(self, requests: Sequence[LabelRequest]) -> Iterator[tuple[int, ModelOutput]]:
+        """Score-mode requests are scored `streams` at a time (results do not depend on the
+        grouping: see llama_streams); other modes run one by one. Yields in completion order."""
+        by_labels: dict[tuple[str, ...], list[tuple[int, list[int]]]] = {}
         for index, request in enumerate(requests):
-            yield index, self.complete_one(request)
+            if request.mode != "score":
+                yield index, self.complete_one(request)
+                continue
+            tokens = self.prompt_tokens(request.prompt.messages)
+            error = self._too_long(tokens, request)
+            if error:
+                yield index, error
+            else:
+                by_labels.setdefault(request.labels, []).append((index, tokens))
+        for labels, items in by_labels.items():
+            sequences = self.label_tokens(labels)
+            longest = max(len(seq) for seq in sequences.values())
+            for long in (False, True):
+                part = [(i, t) for i, t in items if (len(t) + longest > STREAM_TOKENS) == long]
+                if not part:
+                    continue
+                prompts = [tokens for _, tokens in part]
+                for j, totals in self.scorer(long).score(prompts, sequences):
+                    yield part[j][0], self._distribution(totals, len(prompts[j]))
 
     def close(self) -> None:
-        if self._batch is not None:
-            import llama_cpp
-
-            llama_cpp.llama_batch_free(self._batch)
-            self._batch = None
+        for scorer in self._scorers.values():
+            scorer.close()
+        self._scorers.clear()
         self._llm = None
         self._guidance = None
 
@@ -160,16 +188,38 @@ class LocalBackend:
             self._chat = ImmutableSandboxedEnvironment().from_string(template)
         return self._llm
 
-    def complete_one(self, request: LabelRequest) -> ModelOutput:
-        tokens = self.prompt_tokens(request.prompt.messages)
+    def scorer(self, long: bool = False) -> StreamScorer:
+        """The score-mode context: `streams` streams of STREAM_TOKENS cells, or for prompts
+        that do not fit one, a single stream of the whole context."""
+        if long not in self._scorers:
+            streams, cells = ((1, self.n_ctx) if long or self.n_ctx <= STREAM_TOKENS else
+                              (self.streams, STREAM_TOKENS))
+            with _quiet():
+                self._scorers[long] = StreamScorer(self.llm, streams=streams, cells=cells)
+        return self._scorers[long]
+
+    @property
+    def evaluated_tokens(self) -> int:
+        """Tokens decoded in score mode after prefix reuse (padding excluded); for benchmarks."""
+        return sum(scorer.evaluated_tokens for scorer in self._scorers.values())
+
+    def _too_long(self, tokens: list[int], request: LabelRequest) -> ModelOutput | None:
         longest_label = max(len(t) for t in self.label_tokens(request.labels).values())
         budget = self.n_ctx - (longest_label if request.mode == "score" else
                                request.params.max_tokens)
         if len(tokens) > budget:
             return ModelOutput(error=f"prompt is {len(tokens)} tokens; the local model's context "
                                      f"holds {self.n_ctx} including the answer")
+        return None
+
+    def complete_one(self, request: LabelRequest) -> ModelOutput:
+        tokens = self.prompt_tokens(request.prompt.messages)
+        error = self._too_long(tokens, request)
+        if error:
+            return error
         if request.mode == "score":
-            return self._score(tokens, request.labels)
+            ((_, output),) = self.complete([request])
+            return output
         if request.mode == "generate":
             return self._generate(tokens, request)
         if request.mode == "constrained":
@@ -208,81 +258,14 @@ class LocalBackend:
     def _detok(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens, special=True).decode("utf-8", errors="replace")
 
-    def _logprobs(self, row: int = -1) -> np.ndarray:
-        import llama_cpp
-
-        pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, row)
-        logits = np.ctypeslib.as_array(pointer, shape=(self.llm.n_vocab(),)).astype(np.float64)
-        shifted = logits - logits.max()
-        return shifted - np.log(np.exp(shifted).sum())
-
-    def _decode_suffix(self, tokens: list[int], extra: list[int]) -> int:
-        """Decode what the KV cache lacks of `tokens`, plus `extra` tokens after them, in ONE
-        llama_decode (n_batch = n_ctx), with logits for the prompt's last token and each extra
-        token. Cells stay contiguous from cell 0 in sequence 0, exactly as a fresh model would
-        lay them out (scores must not depend on what ran before). Returns the batch row of the
-        prompt's last token; extra token k has row +1+k."""
-        import llama_cpp
-
-        llm = self.llm
-        cached = llm.input_ids[: llm.n_tokens]
-        common = 0
-        for a, b in zip(cached, tokens):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(tokens) - 1)  # re-evaluate at least one token for fresh logits
-        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), -1, common, -1)
-        new = tokens[common:] + extra
-        if self._batch is None:
-            self._batch = llama_cpp.llama_batch_init(self.n_ctx, 0, 1)
-        batch = self._batch
-        first_logit_row = len(tokens) - common - 1
-        for i, token in enumerate(new):
-            batch.token[i] = token
-            batch.pos[i] = common + i
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = 0
-            batch.logits[i] = i >= first_logit_row
-        batch.n_tokens = len(new)
-        if llama_cpp.llama_decode(llm.ctx, batch) != 0:
-            raise BackendError(f"llama_decode failed on {len(new)} tokens")
-        # The extra (label) tokens are not part of the prompt: the next eval drops their cells.
-        llm.input_ids[common:len(tokens)] = tokens[common:]
-        llm.n_tokens = len(tokens)
-        self.evaluated_tokens += len(new)
-        return first_logit_row
-
-    def _score(self, tokens: list[int], labels: tuple[str, ...]) -> ModelOutput:
-        llm = self.llm
-        sequences = self.label_tokens(labels)
-        multi = [label for label, seq in sequences.items() if len(seq) > 1]
-        # The first multi-token label's continuation rides along in the prompt's decode.
-        along = multi[0] if multi else None
-        prompt_row = self._decode_suffix(tokens, list(sequences[along][:-1]) if along else [])
-        first = self._logprobs(prompt_row)
-        # Read the ride-along rows now: a later eval overwrites the logits buffer.
-        along_rest = [float(self._logprobs(prompt_row + 1 + k)[following])
-                      for k, following in enumerate(sequences[along][1:])] if along else []
-        totals: dict[str, float] = {}
-        for label, sequence in sequences.items():
-            total = float(first[sequence[0]])
-            if label == along:
-                total += sum(along_rest)
-            elif len(sequence) > 1:
-                llm.n_tokens = len(tokens)  # back to the end of the prompt; its KV is intact
-                for current, following in zip(sequence, sequence[1:]):
-                    llm.eval([current])
-                    self.evaluated_tokens += 1
-                    total += float(self._logprobs()[following])
-            totals[label] = total
+    def _distribution(self, totals: Mapping[str, float], prompt_tokens: int) -> ModelOutput:
         values = np.array(list(totals.values()))
         probs = np.exp(values - values.max())
         probs /= probs.sum()
         distribution = {label: float(p) for label, p in zip(totals, probs)}
         best = max(distribution, key=distribution.__getitem__)
         return ModelOutput(raw=best, distribution=distribution,
-                           usage=Usage(prompt_tokens=len(tokens)))
+                           usage=Usage(prompt_tokens=prompt_tokens))
 
     def _generate(self, tokens: list[int], request: LabelRequest) -> ModelOutput:
         result = self.llm.create_completion(
