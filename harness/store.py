@@ -99,8 +99,23 @@ def write_run(result: RunResult, metrics: Metrics, directory: Path) -> Path:
     return directory
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text`, with a leading apostrophe if a spreadsheet would run it as a formula.
+
+    >>> print(spreadsheet_safe('=HYPERLINK("http://x")'), spreadsheet_safe("fine"))
+    '=HYPERLINK("http://x") fine
+    """
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def write_results_csv(path: Path, result: RunResult) -> None:
-    """Every example, one row, for spreadsheets and pandas (the report inlines only a sample)."""
+    """Every example, one row, for spreadsheets and pandas (the report inlines only a sample).
+    Text cells that a spreadsheet would run as a formula get a leading apostrophe;
+    results.jsonl keeps every text verbatim."""
     labels = list(result.task.label_names)
     fields = list(result.task.input_fields)
     with path.open("w", encoding="utf-8", newline="") as handle:
@@ -111,10 +126,13 @@ def write_results_csv(path: Path, result: RunResult) -> None:
         for example, p in zip(result.examples, result.predictions):
             dist = p.distribution or {}
             writer.writerow([
-                p.example_id, example.line, example.critical, p.expected, p.predicted or "",
+                spreadsheet_safe(p.example_id), example.line, example.critical, p.expected,
+                p.predicted or "",
                 p.correct, "" if p.confidence is None else f"{p.confidence:.6f}",
                 *["" if label not in dist else f"{dist[label]:.6f}" for label in labels],
-                p.cached, p.error or "", *[example.inputs.get(f, "") for f in fields], p.raw])
+                p.cached, spreadsheet_safe(p.error or ""),
+                *[spreadsheet_safe(str(example.inputs.get(f, ""))) for f in fields],
+                spreadsheet_safe(p.raw or "")])
 
 
 def list_runs(report_root: Path) -> list[dict]:
@@ -174,8 +192,11 @@ def write_baseline(path: Path, result: RunResult, metrics: Metrics,
 
 def baseline_mismatch(baseline: Mapping, result: RunResult) -> str:
     """Why a baseline cannot be compared with this run ('' when it can)."""
-    differences = [f"{key} {baseline.get(key)!r} vs {value!r}" for key, value in
-                   (("model", result.spec.model), ("mode", result.spec.mode),
-                    ("split", result.spec.split), ("limit", result.spec.limit))
+    def shown(key: str, value: object) -> str:
+        return "none (all examples)" if key == "limit" and value is None else repr(value)
+
+    differences = [f"{key} {shown(key, baseline.get(key))} vs {shown(key, value)}"
+                   for key, value in (("model", result.spec.model), ("mode", result.spec.mode),
+                                      ("split", result.spec.split), ("limit", result.spec.limit))
                    if baseline.get(key) != value]
     return ("baseline was recorded with " + ", ".join(differences)) if differences else ""

