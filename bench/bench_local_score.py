@@ -17,6 +17,7 @@ so decoding a prefix again in another stream, or padding, only costs the harness
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -47,6 +48,11 @@ def _trie_nodes(prompts: list[list[int]]) -> int:
     return nodes
 
 
+def _resident_mb() -> float:
+    """This process's resident memory (Linux)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="subjectivity")
@@ -56,7 +62,8 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=DEFAULT_STREAMS,
                         help="prompts per llama_decode in the harness run")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="raw and harness alternate this many times (the CPU is noisy)")
+                        help="raw and harness alternate this many times (the CPU is noisy); "
+                             "0: only build the scoring context and report its memory")
     args = parser.parse_args()
 
     task = load_task(ROOT, args.task)
@@ -72,7 +79,14 @@ def main() -> None:
     unique = _trie_nodes(prompts) + continuation * n
 
     llm = backend.llm
+    resident = _resident_mb()
+    start = time.perf_counter()
     scorer = backend.scorer()  # built before any clock starts, like the raw path's model
+    print(f"scoring context ({args.streams} streams): built in "
+          f"{time.perf_counter() - start:.2f} s, +{_resident_mb() - resident:.0f} MB resident "
+          f"(model and its own context: {resident:.0f} MB)")
+    if args.rounds < 1:
+        return
     llm.eval(prompts[0])  # warm-up
     spec = RunSpec(task=args.task, version=args.version, split=args.split, limit=args.limit)
     print(f"task={args.task}/{args.version} split={args.split} examples={n} "
