@@ -37,7 +37,3 @@ class BackendError(HarnessError):
 
 class CacheMiss(HarnessError):
     """Replay-only cache mode and the response was never recorded."""
-
-
-class GateFailed(HarnessError):
-    """A quality gate did not pass; the message lists every failing rule."""

