@@ -89,8 +89,8 @@ _TRAILING_HEDGE = re.compile(
     r"totally|wholly|purely|always|only|really)\b)", re.IGNORECASE)
 _JOIN = r"\s*(?:,|/|\||&|\bor\b|\band\b|\bnor\b|\bvs\.?|\bversus\b)\s*(?:(?:a|an|the)\s+)?"
 # A clause also ends at "but" and at a comma that starts a new "it is ..." ("not A, it is B").
-_CLAUSE_END = re.compile(r"[.!?;](?=\s|$|[\"'”’])|\n|\bbut\b|,(?=\s*(?:it|this|that)(?:'s|\s+is|"
-                         r"\s+was)\b)", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[.!?;](?=\s|$|[\"'”’])|\n|\bbut\b|"
+                         r",(?=\s*(?:it|this|that)(?:'s|\s+is|\s+was)\b)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?;](?=\s|$|[\"'”’])|\n")
 _LEAD_END = re.compile(r"^(?:\s*$|\s*[.,:;!)\]]|\s*\n|\s+[-–—(])")
 _STRIP = " \t\r\n\"'`*_.,;:!?()[]{}<>#-“”‘’"
@@ -157,7 +157,8 @@ def _mentions(text: str, labels: tuple[str, ...], by_lower: dict[str, str]) -> l
                                                                     clause, re.IGNORECASE)
         hedged = _HEDGE.search(clause) is not None or trailing or listed
         lead = (start == lead_at or (not sentence.strip(_STRIP) and _LEAD_END.match(after)))
-        framed = (any(f.search(sentence) for f in _FRAMES) and not _NO_FRAME_SUBJECT.search(sentence)
+        framed = (any(f.search(sentence) for f in _FRAMES)
+                  and not _NO_FRAME_SUBJECT.search(sentence)
                   or bool(_TEAM_BEFORE.search(sentence) and _TEAM_AFTER.match(after))
                   or bool(_CONTRAST.search(sentence)))
         result.append(_Mention(

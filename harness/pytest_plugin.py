@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import (Evaluation, HarnessError, Session, Settings, describe_failure, load_settings,
-                     metrics_table)
+from harness import (Evaluation, HarnessError, Session, Settings, collapse_note, describe_failure,
+                     load_settings, metrics_table)
 from harness.config import SPLIT_CHOICES
 from harness.records import MODES
 
@@ -282,6 +282,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
             terminalreporter.write_line(
                 f"{name}: {len(e.result.errors)} model calls FAILED (infrastructure): "
                 f"{e.result.errors[0].error}", red=True)
+        if collapsed := collapse_note(e.metrics):
+            terminalreporter.write_line(f"{name}: {collapsed}", yellow=True)
         if e.result.without_confidence:
             terminalreporter.write_line(f"{name}: confidence unavailable for "
                                         f"{e.result.without_confidence} answers (no usable "

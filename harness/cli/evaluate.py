@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import Session, load_settings, metrics_table
+from harness import Session, collapse_note, load_settings, metrics_table
 from harness.cli._common import EXIT_ERRORS, EXIT_GATE, EXIT_USAGE, add_run_options, run_overrides
 
 
@@ -60,7 +60,7 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"{args.task}/{version}: {result.model_calls} model calls, "
                   f"{result.cache_hits} cached, {_usage_and_cost(result)} -> "
                   f"{evaluation.report_dir}/index.html", file=sys.stderr)
-            notes += _notes(f"{args.task}/{version}", result)
+            notes += _notes(f"{args.task}/{version}", result, collapse_note(evaluation.metrics))
         for path in session.compare_session_versions():
             print(f"comparison of the versions -> {path}", file=sys.stderr)
     finally:
@@ -85,9 +85,9 @@ def _usage_and_cost(result) -> str:
     return f"{tokens} tokens, ${spent:.4f}"
 
 
-def _notes(name: str, result) -> list[str]:
-    """What a reader of the table must know: failed calls, missing confidences."""
-    notes = []
+def _notes(name: str, result, collapsed: str | None = None) -> list[str]:
+    """What a reader of the table must know: failed calls, missing confidences, a collapse."""
+    notes = [f"harness: {name}: {collapsed}"] if collapsed else []
     if result.errors:
         notes.append(f"harness: {name}: {len(result.errors)} of {len(result.predictions)} model "
                      f"calls failed (infrastructure, not wrong answers; metrics cover the "
