@@ -41,3 +41,7 @@ class CacheMiss(HarnessError):
 
 class GateFailed(HarnessError):
     """A quality gate did not pass; the message lists every failing rule."""
+
+
+class HarnessWarning(UserWarning):
+    """A non-fatal problem a user should know about (e.g. a fallback the harness chose)."""

@@ -235,6 +235,8 @@ class RunResult:
     git: Mapping[str, str] = field(default_factory=dict)
     # The model's token price; None = unknown (then cost is unknown, never zero).
     price: Price | None = None
+    # Provenance the backend reports beyond its identity (e.g. the local chat format).
+    model_details: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def model_calls(self) -> int:

@@ -83,7 +83,7 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: 
         predictions=predictions, started_at=started.isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - clock,
         rendered_example=requests[0].prompt if requests else None, git=git_info(root),
-        price=price)
+        price=price, model_details=dict(getattr(backend, "describe", dict)()))
 
 
 def _prediction(example, request, output, cached, labels) -> Prediction:

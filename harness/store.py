@@ -27,6 +27,7 @@ def spec_block(result: RunResult) -> dict:
         "prompt_parent": result.prompt.parent,
         "model": result.spec.model,
         "model_identity": dict(result.model_identity),
+        "model_details": dict(result.model_details),
         "mode": result.spec.mode,
         "params": asdict(result.spec.params),
         "split": result.spec.split,
