@@ -13,20 +13,20 @@ from pathlib import Path
 from harness.analysis import analyze
 from harness.cache import Cache
 from harness.config import Settings
-from harness.gate import GateResult, check_baseline, check_rules
 from harness.datasets import load_fixture
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.fsutil import atomic_write_json
 from harness.metrics import Metrics, metrics_for
 from harness.models import Backend, BackendOptions, get_backend
 from harness.optimizer import OptimizeConfig, OptimizeResult, optimize
 from harness.prices import price_for
 from harness.prompts import list_versions, load_version
-from harness.records import Fixture, PromptVersion, RunResult, RunSpec
+from harness.gate import GateResult, check_paired, check_rules
+from harness.records import Fixture, PromptVersion, RunResult, RunSpec, TaskSpec
 from harness.report import write_comparison, write_index, write_optimize_report, write_run_report
-from harness.runner import run
-from harness.store import (baseline_mismatch, baseline_path, read_baseline, write_baseline,
-                           write_run)
+from harness.runner import git_info, run
+from harness.store import accept_baseline, baseline_mismatch, baseline_path, to_stored, write_run
+from harness.stored import Baseline, StoredRun, read_baseline
 from harness.tasks import list_tasks, load_task
 
 
@@ -36,19 +36,35 @@ class Evaluation:
     metrics: Metrics
     thresholds: GateResult
     baseline: GateResult
-    baseline_record: dict | None = None
+    baseline_record: Baseline | None = None
     report_dir: Path | None = field(default=None)
+
+    @property
+    def name(self) -> str:
+        return f"{self.result.spec.task}/{self.result.spec.version}"
+
+    @property
+    def retired(self) -> bool:
+        return self.result.spec.version in self.result.task.retired
+
+    def stored(self) -> StoredRun:
+        """This run as the typed record it is written as (per-example outcomes, environment)."""
+        return to_stored(self.result, self.metrics)
 
 
 class Session:
-    """Holds what is expensive to make (backends, the cache) and memoizes runs, so a pytest
-    session evaluates each (task, version, split) once and shares it with every test."""
+    """Holds what is expensive to make (backends, the cache) and memoizes what it loads (tasks,
+    fixtures, git info) and runs, so a pytest session evaluates each (task, version, split)
+    once and shares it with every test."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = Cache(settings.resolve(settings.cache_dir), settings.cache)
         self._backends: dict[str, Backend] = {}
         self._evaluations: dict[tuple, Evaluation] = {}
+        self._tasks: dict[str, TaskSpec] = {}
+        self._fixtures: dict[str, Fixture] = {}
+        self._git: dict[str, str] | None = None
 
     def backend(self, model: str | None = None) -> Backend:
         model = model or self.settings.model
@@ -62,8 +78,44 @@ class Session:
     def tasks(self) -> list[str]:
         return list_tasks(self.settings.root)
 
+    def task(self, name: str) -> TaskSpec:
+        if name not in self._tasks:
+            self._tasks[name] = load_task(self.settings.root, name)
+        return self._tasks[name]
+
+    def fixture(self, task: str) -> Fixture:
+        if task not in self._fixtures:
+            self._fixtures[task] = load_fixture(self.task(task))
+        return self._fixtures[task]
+
     def versions(self, task: str) -> list[str]:
-        return list_versions(load_task(self.settings.root, task))
+        return list_versions(self.task(task))
+
+    def default_version(self, task: str) -> str:
+        """The newest version that is not retired (the newest of all when every one is)."""
+        spec = self.task(task)
+        versions = self.versions(task)
+        if not versions:
+            raise UsageError(f"task {task!r} has no prompt versions "
+                             f"(prompts/{task}/v1.jinja)")
+        return ([v for v in versions if v not in spec.retired] or versions)[-1]
+
+    def critical_cases(self, task: str) -> list[str]:
+        return [e.id for e in self.fixture(task).select("critical")]
+
+    def git(self) -> dict[str, str]:
+        if self._git is None:
+            self._git = git_info(self.settings.root)
+        return self._git
+
+    def _run(self, spec: RunSpec, **loaded) -> RunResult:
+        s = self.settings
+        if "prompt" not in loaded:  # an unknown version is named before the dataset is read
+            loaded["prompt"] = load_version(self.task(spec.task), spec.version)
+        loaded.setdefault("fixture", self.fixture(spec.task))
+        return run(spec, root=s.root, backend=self.backend(spec.model), cache=self.cache,
+                   progress=s.progress, price=price_for(spec.model, s.prices),
+                   task=self.task(spec.task), git=self.git(), **loaded)
 
     def evaluate(self, task: str, version: str, *, split: str | None = None,
                  limit: int | None = None, write: bool = True) -> Evaluation:
@@ -74,8 +126,7 @@ class Session:
         if key not in self._evaluations:
             spec = RunSpec(task=task, version=version, model=s.model, mode=s.mode, split=split,
                            limit=limit)
-            result = run(spec, root=s.root, backend=self.backend(), cache=self.cache,
-                         progress=s.progress, price=price_for(s.model, s.prices))
+            result = self._run(spec)
             metrics = metrics_for(result)
             evaluation = Evaluation(
                 result=result, metrics=metrics,
@@ -86,6 +137,19 @@ class Session:
             self._evaluations[key] = evaluation
         return self._evaluations[key]
 
+    def evaluate_prompt(self, prompt: PromptVersion, *, split: str | None = None,
+                        limit: int | None = None, label: str | None = None) -> Evaluation:
+        """An in-memory version (e.g. a pull request's base, read from git) on the same
+        examples `evaluate` would use; no report, no baseline comparison."""
+        s = self.settings
+        spec = RunSpec(task=prompt.task, version=label or prompt.name, model=s.model,
+                       mode=s.mode, split=split or s.split,
+                       limit=limit if limit is not None else s.limit)
+        result = self._run(spec, prompt=prompt)
+        metrics = metrics_for(result)
+        return Evaluation(result, metrics, check_rules(metrics, result.task.rules),
+                          GateResult((), skipped="not compared"))
+
     def predict(self, task: str, version: str, *, split: str = "all", limit: int | None = None,
                 fixture: Fixture | None = None) -> RunResult:
         """Predictions only (no metrics, no report): for items without trusted labels, such as
@@ -93,8 +157,7 @@ class Session:
         s = self.settings
         spec = RunSpec(task=task, version=version, model=s.model, mode=s.mode, split=split,
                        limit=limit)
-        return run(spec, root=s.root, backend=self.backend(), cache=self.cache,
-                   progress=s.progress, fixture=fixture)
+        return self._run(spec, **({"fixture": fixture} if fixture is not None else {}))
 
     def evaluations(self) -> list[Evaluation]:
         """Every evaluation of this session, in run order (critical-case runs left out)."""
@@ -102,7 +165,10 @@ class Session:
 
     def _compare_with_baseline(self, result: RunResult, metrics: Metrics) -> dict:
         path = self.baseline_file(result.spec.task, result.spec.version)
-        record = read_baseline(path)
+        try:
+            record = read_baseline(path)
+        except UsageError as exc:  # an old or malformed baseline: the gate says so
+            return {"baseline": GateResult((), skipped=f"invalid baseline: {exc}")}
         if record is None:
             return {"baseline": GateResult((), skipped=f"no baseline at {path}; record one "
                                                        f"with --update-baseline")}
@@ -110,20 +176,22 @@ class Session:
         if mismatch:
             return {"baseline": GateResult((), skipped=f"{mismatch} ({path}); not compared"),
                     "baseline_record": record}
-        task = result.task
-        return {"baseline": check_baseline(metrics, record, rules=task.rules,
-                                           main_metric=task.metric,
-                                           tolerance=task.baseline_tolerance),
-                "baseline_record": record}
+        inputs = {e.id: e.inputs for e in result.examples}
+        gate = check_paired(record.run.outcomes, to_stored(result, metrics).outcomes,
+                            task=result.task, inputs=inputs, strict=self.settings.strict_baseline
+                            or None, seed=result.spec.params.seed)
+        return {"baseline": gate, "baseline_record": record}
 
     def baseline_file(self, task: str, version: str) -> Path:
         return baseline_path(self.settings.resolve(self.settings.baseline_dir), task, version)
 
+    def baseline(self, task: str, version: str) -> Baseline | None:
+        return read_baseline(self.baseline_file(task, version))
+
     def update_baseline(self, evaluation: Evaluation, critical: Evaluation | None) -> Path:
-        outcomes = {p.example_id: p.correct for p in critical.result.predictions} \
-            if critical else {}
         path = self.baseline_file(evaluation.result.spec.task, evaluation.result.spec.version)
-        write_baseline(path, evaluation.result, evaluation.metrics, outcomes)
+        accept_baseline(path, evaluation.result, evaluation.metrics,
+                        critical.result if critical else None)
         return path
 
     @property
@@ -138,7 +206,7 @@ class Session:
         write_run(result, evaluation.metrics, directory)
         # The classical baseline trains on the fixture's train split (the run holds only the
         # evaluated examples), so it is computed here, where the fixture is at hand.
-        train = load_fixture(result.task).select("train")
+        train = self.fixture(result.spec.task).select("train")
         analysis = analyze(result, train=train, seed=result.spec.params.seed)
         atomic_write_json(directory / "analysis.json", analysis.as_dict())
         write_run_report(directory, result, evaluation.metrics, evaluation.thresholds,

@@ -11,33 +11,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UsageError
+from harness.metrics import Metrics
 from harness.stats import McNemar, mcnemar_exact
-from harness.store import list_runs, read_run
-
-OVERALL = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1")
+from harness.stored import Flip, Outcome, RunInfo, list_runs, read_run
 
 
 @dataclass(frozen=True, slots=True)
 class ComparedRun:
     directory: Path
-    spec: Mapping
-    metrics: Mapping
-    rows: Mapping[str, Mapping]  # example id -> results.jsonl row
+    spec: RunInfo
+    metrics: Metrics
+    rows: Mapping[str, Outcome]  # example id -> outcome
 
     @property
     def name(self) -> str:
-        return f"{self.spec['version']} · {self.spec['model']} · {self.spec['mode']}"
-
-
-@dataclass(frozen=True, slots=True)
-class Flip:
-    id: str
-    inputs: Mapping[str, str]
-    expected: str
-    before: str  # prediction of the reference ("call error" when the call failed)
-    after: str
-    before_confidence: float | None
-    after_confidence: float | None
+        return f"{self.spec.version} · {self.spec.model} · {self.spec.mode}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +51,7 @@ def resolve_run(report_root: Path, ref: str | Path) -> Path:
     for candidate in (Path(ref), report_root / str(ref)):
         if (candidate / "metrics.json").is_file():
             return candidate
-    recent = [run["dir"].name for run in list_runs(report_root)[:5]]
+    recent = [directory.name for directory, _, _ in list_runs(report_root)[:5]]
     hint = f"; recent runs in {report_root}: {', '.join(recent)}" if recent else \
         f"; {report_root} holds no runs yet (run `harness eval <task>` first)"
     raise UsageError(f"{ref}: not a run folder (no metrics.json there or under {report_root})"
@@ -71,8 +59,8 @@ def resolve_run(report_root: Path, ref: str | Path) -> Path:
 
 
 def _load(directory: Path) -> ComparedRun:
-    data, rows = read_run(directory)
-    return ComparedRun(directory, data["spec"], data["metrics"], {row["id"]: row for row in rows})
+    run = read_run(directory)
+    return ComparedRun(directory, run.info, run.metrics, run.by_id())
 
 
 def _check_comparable(runs: Sequence[ComparedRun]) -> None:
@@ -80,32 +68,32 @@ def _check_comparable(runs: Sequence[ComparedRun]) -> None:
     for run in runs[1:]:
         for key, what in (("task", "tasks"), ("dataset_hash", "dataset contents"),
                           ("split", "splits")):
-            if run.spec.get(key) != ref.spec.get(key):
+            if getattr(run.spec, key) != getattr(ref.spec, key):
                 raise UsageError(
                     f"cannot compare {ref.directory.name} and {run.directory.name}: different "
-                    f"{what} ({key} {ref.spec.get(key)!r} vs {run.spec.get(key)!r}); a paired "
-                    f"comparison needs the same task, dataset and split")
+                    f"{what} ({key} {getattr(ref.spec, key)!r} vs {getattr(run.spec, key)!r}); "
+                    f"a paired comparison needs the same task, dataset and split")
         if set(run.rows) != set(ref.rows):
             raise UsageError(
                 f"cannot compare {ref.directory.name} and {run.directory.name}: they evaluated "
                 f"different examples ({len(ref.rows)} vs {len(run.rows)}, limit "
-                f"{ref.spec.get('limit')} vs {run.spec.get('limit')}); re-run with the same --limit")
+                f"{ref.spec.limit} vs {run.spec.limit}); re-run with the same --limit")
 
 
-def _outcome(row: Mapping) -> str:
-    return row["predicted"] if row.get("predicted") is not None else "call error"
+def _outcome(outcome: Outcome) -> str:
+    return outcome.predicted if outcome.predicted is not None else "call error"
 
 
 def _pair(ref: ComparedRun, run: ComparedRun) -> PairedResult:
     ids = list(ref.rows)
-    before = [ref.rows[i]["predicted"] == ref.rows[i]["expected"] for i in ids]
-    after = [run.rows[i]["predicted"] == run.rows[i]["expected"] for i in ids]
+    before = [ref.rows[i].correct for i in ids]
+    after = [run.rows[i].correct for i in ids]
     fixed, broken = [], []
     for i, was, now in zip(ids, before, after):
         if was != now:
             a, b = ref.rows[i], run.rows[i]
-            flip = Flip(i, a.get("input", {}), a["expected"], _outcome(a), _outcome(b),
-                        a.get("confidence"), b.get("confidence"))
+            flip = Flip(i, a.inputs, a.expected, _outcome(a), _outcome(b), a.confidence,
+                        b.confidence)
             (fixed if now else broken).append(flip)
     return PairedResult(tuple(fixed), tuple(broken), mcnemar_exact(before, after))
 
@@ -116,7 +104,6 @@ def compare_runs(report_root: Path, refs: Sequence[str | Path]) -> Comparison:
     runs = [_load(resolve_run(report_root, ref)) for ref in refs]
     _check_comparable(runs)
     ref = runs[0]
-    labels = tuple(ref.metrics.get("per_label", {}))
-    return Comparison(task=ref.spec["task"], labels=labels,
-                      main_metric=ref.spec.get("main_metric", "macro_f1"), runs=tuple(runs),
+    return Comparison(task=ref.spec.task, labels=ref.metrics.labels,
+                      main_metric=ref.spec.main_metric, runs=tuple(runs),
                       paired=tuple(_pair(ref, run) for run in runs[1:]))

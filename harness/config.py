@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ class Settings:
     report_dir: Path = Path("reports")
     baseline_dir: Path = Path("evals/baselines")
     progress: bool = True
+    # Gate baselines with the point rule (any drop beyond the tolerance fails) instead of the
+    # paired test; task.yaml `baseline_rule: strict` does the same per task.
+    strict_baseline: bool = False
     # Remote backends (openai:<model>): calls in flight at once, where, which variable holds the
     # key (its name, never the secret), retries after the first attempt, seconds per attempt.
     concurrency: int = 8
@@ -140,7 +143,3 @@ def load_settings(root: Path | None = None, overrides: Mapping[str, Any] | None 
                 source = _ENV.get(name, name)
                 raise UsageError(f"{source}: expected a number, got {values[name]!r}") from None
     return Settings(root=root, **values)
-
-
-def with_overrides(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, **{k: v for k, v in changes.items() if v is not None})

@@ -39,9 +39,5 @@ class CacheMiss(HarnessError):
     """Replay-only cache mode and the response was never recorded."""
 
 
-class GateFailed(HarnessError):
-    """A quality gate did not pass; the message lists every failing rule."""
-
-
 class HarnessWarning(UserWarning):
     """A non-fatal problem a user should know about (e.g. a fallback the harness chose)."""

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from harness.records import INVALID, RunResult, Rule
+from harness.errors import UsageError
+from harness.records import INVALID, OVERALL_METRICS, RunResult, Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,26 @@ class Metrics:
             "confusion": {"rows": list(self.labels), "columns": [*self.labels, INVALID],
                           "counts": [list(row) for row in self.confusion]},
         }
+
+
+    @classmethod
+    def from_dict(cls, data: Mapping, *, where: str = "metrics") -> Metrics:
+        """The inverse of as_dict (a stored run or baseline). A baseline stores no confusion
+        matrix; it reads back as all zeros."""
+        try:
+            per_label = {str(label): LabelScores(float(v["precision"]), float(v["recall"]),
+                                                 float(v["f1"]), int(v["support"]))
+                         for label, v in data["per_label"].items()}
+            labels = tuple(per_label)
+            counts = (data.get("confusion") or {}).get("counts") or \
+                [[0] * (len(labels) + 1) for _ in labels]
+            return cls(labels=labels, per_label=per_label,
+                       **{name: float(data[name]) for name in OVERALL_METRICS},
+                       confusion=tuple(tuple(int(v) for v in row) for row in counts),
+                       n=int(data["n"]), n_invalid=int(data.get("n_invalid", 0)),
+                       n_errors=int(data.get("n_errors", 0)))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UsageError(f"{where}: malformed metrics ({exc!r})") from None
 
 
 def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], *,

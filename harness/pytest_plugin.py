@@ -13,41 +13,90 @@ Each (task, version, split) is evaluated once per session and shared by every te
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from harness import (Evaluation, HarnessError, Session, Settings, collapse_note, describe_failure,
-                     load_settings, metrics_table)
+import harness
+from harness import MODES, HarnessError, load_settings, wording
 from harness.config import SPLIT_CHOICES
-from harness.records import MODES
+
+
+if TYPE_CHECKING:
+    from harness import Evaluation, Session, Settings
 
 _STATE = pytest.StashKey["_HarnessState"]()
+
+# (namespaced option, short alias, argparse attributes). The namespaced names are always there
+# and cannot clash with another plugin; the short alias (what the README shows) is added after
+# every plugin and initial conftest has registered its options, and only when nobody took it.
+_OPTIONS = (
+    ("--harness-model", "--model", dict(
+        default=None, metavar="MODEL",
+        help="model for evals: `local` (embedded SmolLM2-135M, default), "
+             "`local:/path/model.gguf` or `openai:<model>` (OpenAI-compatible)")),
+    ("--harness-mode", "--mode", dict(
+        choices=MODES, default=None,
+        help="how labels are obtained: score (default) | generate | constrained")),
+    ("--harness-split", "--split", dict(
+        choices=SPLIT_CHOICES, default=None, help="fixture split the gates use (default: test)")),
+    ("--harness-limit", "--limit", dict(
+        type=int, default=None, metavar="N",
+        help="N examples of the split only (a seeded, label-stratified sample)")),
+    ("--harness-no-cache", "--no-cache", dict(
+        action="store_true", help="bypass the model response cache")),
+    ("--harness-cache-only", "--cache-only", dict(
+        action="store_true",
+        help="replay recorded responses only; a miss fails (no model needed)")),
+    ("--harness-report-dir", "--report-dir", dict(
+        default=None, metavar="DIR", help="where reports go (default: reports/)")),
+    ("--harness-concurrency", "--concurrency", dict(
+        type=int, default=None, metavar="N",
+        help="remote model calls in flight at once (default 8; HARNESS_CONCURRENCY)")),
+    # Not --base-url: pytest-base-url (common with Playwright/Selenium) owns that name.
+    ("--harness-base-url", "--model-base-url", dict(
+        default=None, metavar="URL",
+        help="OpenAI-compatible endpoint for openai:<model> (default: OPENAI_BASE_URL, else "
+             "api.openai.com)")),
+)
+
+
+def _dest(name: str) -> str:
+    return name.lstrip("-").replace("-", "_")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "prompt evaluation (promptgate)")
-    group.addoption("--model", default=None,
-                    help="model for evals: `local` (embedded SmolLM2-135M, default), "
-                         "`local:/path/model.gguf` or `openai:<model>` (OpenAI-compatible)")
-    group.addoption("--mode", choices=MODES, default=None,
-                    help="how labels are obtained: score (default) | generate | constrained")
+    for name, _alias, attrs in _OPTIONS:
+        group.addoption(name, dest=_dest(name), **attrs)
     group.addoption("--prompt-version", action="append", default=None, metavar="VN",
                     help="only these prompt versions (repeatable); default: all on disk")
-    group.addoption("--split", choices=SPLIT_CHOICES, default=None,
-                    help="fixture split the gates use (default: test)")
-    group.addoption("--limit", type=int, default=None, help="first N examples of the split only")
-    group.addoption("--no-cache", action="store_true", help="bypass the model response cache")
-    group.addoption("--cache-only", action="store_true",
-                    help="replay recorded responses only; a miss fails (no model needed)")
-    group.addoption("--report-dir", default=None, help="where reports go (default: reports/)")
     group.addoption("--update-baseline", action="store_true",
                     help="rewrite evals/baselines/<task>/<version>.json from this run")
-    group.addoption("--concurrency", type=int, default=None, metavar="N",
-                    help="remote model calls in flight at once (default 8; HARNESS_CONCURRENCY)")
-    # Not --base-url: pytest-base-url (common with Playwright/Selenium) owns that name.
-    group.addoption("--model-base-url", default=None, metavar="URL",
-                    help="OpenAI-compatible endpoint for openai:<model> (default: "
-                         "OPENAI_BASE_URL, else api.openai.com)")
+    group.addoption("--harness-strict-baseline", action="store_true",
+                    dest="harness_strict_baseline",
+                    help="fail any drop beyond baseline_tolerance, without the paired test "
+                         "(task.yaml `baseline_rule: strict` does this per task)")
+
+
+def _taken(parser: pytest.Parser) -> set[str]:
+    names: set[str] = set(getattr(parser, "_opt2dest", {}))
+    for group in getattr(parser, "_groups", ()):
+        for option in group.options:
+            names.update(option.names())
+    return names
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]):
+    result = yield
+    taken = _taken(parser)
+    group = parser.getgroup("harness")
+    for name, alias, attrs in _OPTIONS:
+        if alias not in taken:
+            group.addoption(alias, dest=_dest(name), **{**attrs, "help": f"same as {name}"})
+    return result
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,7 +112,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 class _HarnessState:
     """Per-session state: one library Session, created on first use (plain unit-test runs never
-    load a model)."""
+    load a model, nor the libraries behind it)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -79,17 +128,22 @@ class _HarnessState:
     def session(self) -> Session:
         if self._session is None:
             opt = self.config.getoption
-            if opt("no_cache") and opt("cache_only"):
-                raise pytest.UsageError("--no-cache and --cache-only exclude each other")
-            cache = "off" if opt("no_cache") else "replay" if opt("cache_only") else None
+            if opt("harness_no_cache") and opt("harness_cache_only"):
+                raise pytest.UsageError("--harness-no-cache and --harness-cache-only exclude "
+                                        "each other")
+            cache = "off" if opt("harness_no_cache") else \
+                "replay" if opt("harness_cache_only") else None
             try:
                 settings = load_settings(Path(self.config.rootpath), overrides={
-                    "model": opt("model"), "mode": opt("mode"), "split": opt("split"),
-                    "limit": opt("limit"), "cache": cache, "report_dir": opt("report_dir"),
-                    "concurrency": opt("concurrency"), "base_url": opt("model_base_url")})
+                    "model": opt("harness_model"), "mode": opt("harness_mode"),
+                    "split": opt("harness_split"), "limit": opt("harness_limit"),
+                    "cache": cache, "report_dir": opt("harness_report_dir"),
+                    "concurrency": opt("harness_concurrency"),
+                    "base_url": opt("harness_base_url"),
+                    "strict_baseline": opt("harness_strict_baseline") or None})
             except HarnessError as exc:
                 raise pytest.UsageError(str(exc)) from None
-            self._session = Session(settings)
+            self._session = harness.Session(settings)
         return self._session
 
     def evaluate(self, task: str, version: str, split: str | None = None) -> Evaluation:
@@ -98,13 +152,9 @@ class _HarnessState:
                                                write=not self.on_worker)
         except HarnessError as exc:
             pytest.fail(f"{task}/{version}: {exc}", pytrace=False)
-        errors = evaluation.result.errors
-        if errors:
+        if evaluation.result.errors:
             # Not a quality verdict: the gate cannot judge examples the model never answered.
-            pytest.fail(f"{task}/{version}: {len(errors)} of {len(evaluation.result.predictions)} "
-                        f"model calls failed (infrastructure errors, not wrong answers), so the "
-                        f"gate was not evaluated. First: {errors[0].error}\nRe-run to retry only "
-                        f"the failed calls (finished ones are cached).", pytrace=False)
+            pytest.fail(wording.calls_failed(evaluation), pytrace=False)
         return evaluation
 
     def evaluations(self) -> list[Evaluation]:
@@ -153,10 +203,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if wants_version:
             metafunc.parametrize("prompt_version", versions, ids=[f"{task}/{v}" for v in versions])
         if wants_case:
-            from harness.datasets import load_fixture
-            from harness.tasks import load_task
-            fixture = load_fixture(load_task(state.settings.root, task))
-            cases = [(v, e.id) for v in versions for e in fixture.select("critical")]
+            cases = [(v, case) for v in versions for case in state.session.critical_cases(task)]
             metafunc.parametrize("critical_case", cases,
                                  ids=[f"{task}/{v}/{case_id}" for v, case_id in cases])
     except HarnessError as exc:
@@ -176,10 +223,10 @@ class Gate:
 
     def check_thresholds(self, version: str) -> None:
         evaluation = self.evaluation(version)
-        if version in evaluation.result.task.retired:
+        if evaluation.retired:
             pytest.skip(f"{self.task}/{version} is retired in task.yaml: reported, not gated")
         if not evaluation.thresholds.passed:
-            pytest.fail(describe_failure(
+            pytest.fail(harness.describe_failure(
                 evaluation.thresholds, evaluation.metrics,
                 title=f"{self.task}/{version} misses task.yaml thresholds "
                       f"(report: {evaluation.report_dir})"), pytrace=False)
@@ -193,11 +240,17 @@ class Gate:
             path = self._state.session.update_baseline(evaluation, critical)
             print(f"baseline written: {path}")
             return
-        if evaluation.baseline.skipped:
-            pytest.skip(evaluation.baseline.skipped)
-        if not evaluation.baseline.passed:
-            pytest.fail(describe_failure(
-                evaluation.baseline, evaluation.metrics,
+        gate = evaluation.baseline
+        if gate.skipped.startswith("invalid baseline"):
+            pytest.fail(f"{self.task}/{version}: {gate.skipped}", pytrace=False)
+        if gate.skipped:
+            pytest.skip(gate.skipped)
+        if evaluation.retired:  # retired versions are reported, never gated
+            pytest.skip(f"{self.task}/{version} is retired in task.yaml: reported, not gated "
+                        f"({wording.baseline_status(evaluation)})")
+        if not gate.passed:
+            pytest.fail(harness.describe_failure(
+                gate, evaluation.metrics,
                 title=f"{self.task}/{version} regressed against its baseline "
                       f"(accept with --update-baseline if intended)"), pytrace=False)
 
@@ -208,22 +261,34 @@ class Gate:
         example, prediction = evaluation.result.examples[index], evaluation.result.predictions[index]
         if prediction.correct:
             return
-        confidence = "n/a" if prediction.confidence is None else f"{prediction.confidence:.3f}"
-        message = "\n".join([
-            f"{self.task}/{version}: critical case {case_id!r} "
-            f"({evaluation.result.task.dataset.name}:{example.line})",
-            *(f"  {name}: {value}" for name, value in example.inputs.items()),
-            f"  expected:  {prediction.expected}",
-            f"  predicted: {prediction.predicted if prediction.predicted else 'error: ' + str(prediction.error)}"
-            f" (confidence {confidence})"])
-        known = (evaluation.baseline_record or self._baseline(version) or {}).get("critical", {})
-        if known.get(case_id) is False:
+        before = self._baseline_case(evaluation, version, case_id)
+        shown = prediction.predicted if prediction.predicted else f"error: {prediction.error}"
+        lines = [f"{self.task}/{version}: critical case {case_id!r} "
+                 f"({evaluation.result.task.dataset.name}:{example.line})",
+                 *(f"  {name}: {value}" for name, value in example.inputs.items()),
+                 f"  expected:  {prediction.expected}",
+                 f"  predicted: {shown} (confidence {_confidence(prediction.confidence)})"]
+        if before is not None:
+            lines.append(f"  baseline:  {before.predicted} (confidence "
+                         f"{_confidence(before.confidence)})"
+                         + ("" if not before.correct else " -> flipped since the baseline"))
+        message = "\n".join(lines)
+        if before is not None and not before.correct:
             pytest.xfail("known failure recorded in the baseline\n" + message)
         pytest.fail(message, pytrace=False)
 
-    def _baseline(self, version: str) -> dict | None:
-        from harness.store import read_baseline
-        return read_baseline(self._state.session.baseline_file(self.task, version))
+    def _baseline_case(self, evaluation: Evaluation, version: str, case_id: str):
+        record = evaluation.baseline_record
+        if record is None:
+            try:
+                record = self._state.session.baseline(self.task, version)
+            except HarnessError:
+                return None
+        return record.critical_outcome(case_id) if record is not None else None
+
+
+def _confidence(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 @pytest.fixture
@@ -262,36 +327,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     evaluations = state.evaluations() if state else []
     if not evaluations:
         return
+    write = terminalreporter.write_line
     terminalreporter.section("harness: prompt evaluations")
     s = state.settings
-    terminalreporter.write_line(f"model={s.model} mode={s.mode} split={s.split}"
-                                + (f" limit={s.limit}" if s.limit else ""))
-    rows = []
+    write(f"model={s.model} mode={s.mode} split={s.split}" + (f" limit={s.limit}" if s.limit else ""))
+    write(harness.metrics_table([(e.name, e.metrics, wording.status(e)) for e in evaluations]))
     for e in evaluations:
-        status = "pass" if e.thresholds.passed else \
-            "FAIL " + "; ".join(c.name for c in e.thresholds.failures)
-        if e.metrics.n_errors:
-            status = f"not judged: {e.metrics.n_errors} calls failed"
-        if e.result.spec.version in e.result.task.retired:
-            status = f"retired ({status})"
-        rows.append((f"{e.result.spec.task}/{e.result.spec.version}", e.metrics, status))
-    terminalreporter.write_line(metrics_table(rows))
-    for e in evaluations:
-        name = f"{e.result.spec.task}/{e.result.spec.version}"
-        if e.result.errors:
-            terminalreporter.write_line(
-                f"{name}: {len(e.result.errors)} model calls FAILED (infrastructure): "
-                f"{e.result.errors[0].error}", red=True)
-        if collapsed := collapse_note(e.metrics):
-            terminalreporter.write_line(f"{name}: {collapsed}", yellow=True)
-        if e.result.without_confidence:
-            terminalreporter.write_line(f"{name}: confidence unavailable for "
-                                        f"{e.result.without_confidence} answers (no usable "
-                                        f"logprobs from the server)")
+        write(wording.baseline_status(e))
+        for note in wording.notes(e):
+            write(note, red=bool(e.result.errors) and "model calls failed" in note)
     for e in evaluations:
         if e.report_dir is not None:
-            terminalreporter.write_line(f"report: {e.report_dir / 'index.html'}")
+            write(f"report: {e.report_dir / 'index.html'}")
     for path in state.comparisons:
-        terminalreporter.write_line(f"comparison: {path}")
+        write(f"comparison: {path}")
     if any(e.report_dir is not None for e in evaluations):
-        terminalreporter.write_line(f"all runs: {state.session.report_root / 'index.html'}")
+        write(f"all runs: {state.session.report_root / 'index.html'}")

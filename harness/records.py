@@ -9,13 +9,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Bumped when the on-disk shape of results.jsonl / metrics.json / cache entries changes.
+# Bumped when the on-disk shape of cache entries changes (it is part of every cache key).
 SCHEMA_VERSION = 1
+# Bumped when the shape of a stored run (metrics.json + results.jsonl) or a baseline changes.
+RUN_SCHEMA = 2
+
+# How a baseline comparison decides: `paired` fails a drop beyond the tolerance only when a
+# paired test says it is unlikely to be noise; `strict` fails every drop beyond the tolerance.
+BASELINE_RULES = ("paired", "strict")
 
 # The pseudo-label for an answer that maps to no label. Never a valid label name in task.yaml.
 INVALID = "INVALID"
 
 MODES = ("score", "generate", "constrained")
+# The metric names, owned here so task.yaml validation, metrics, statistics, gates and reports
+# agree: whole-run metrics, and the per-label ones (`recall[Objective]`).
+OVERALL_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1",
+                   "weighted_f1")
+LABEL_METRICS = ("precision", "recall", "f1")
 SPLITS = ("train", "validation", "test")
 
 
@@ -58,6 +69,9 @@ class TaskSpec:
     rules: tuple[Rule, ...] = ()
     # Largest allowed drop of a gated metric against the committed baseline (absolute, 0..1).
     baseline_tolerance: float = 0.05
+    # Significance level of the paired baseline test, and which rule decides (BASELINE_RULES).
+    alpha: float = 0.05
+    baseline_rule: str = "paired"
     metric: str = "macro_f1"
     splits: SplitSpec = SplitSpec()
     description: str = ""
@@ -233,10 +247,10 @@ class RunResult:
     duration_s: float
     rendered_example: RenderedPrompt | None = None
     git: Mapping[str, str] = field(default_factory=dict)
+    # harness.environment.run_environment: versions, CPU, threads (what can move rounding).
+    environment: Mapping[str, str] = field(default_factory=dict)
     # The model's token price; None = unknown (then cost is unknown, never zero).
     price: Price | None = None
-    # Provenance the backend reports beyond its identity (e.g. the local chat format).
-    model_details: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def model_calls(self) -> int:

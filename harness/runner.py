@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,24 +14,27 @@ from tqdm import tqdm
 
 from harness.cache import Cache
 from harness.datasets import load_fixture
+from harness.environment import run_environment
 from harness.errors import UsageError
 from harness.models.base import Backend
 from harness.parsing import parse_label
 from harness.prompts import Renderer, load_version
 from harness.records import (Example, Fixture, LabelRequest, ModelOutput, Prediction, Price,
-                             PromptVersion, RunResult, RunSpec)
+                             PromptVersion, RunResult, RunSpec, TaskSpec)
 from harness.tasks import load_task
 
 
 def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: bool = True,
-        price: Price | None = None, fixture: Fixture | None = None,
-        prompt: PromptVersion | None = None,
-        examples: Sequence[Example] | None = None) -> RunResult:
-    """`fixture` replaces the task's dataset (e.g. unlabeled items to pre-label for review);
-    `prompt`: an in-memory version (an optimizer candidate) instead of `spec.version` on disk;
-    `examples`: exactly these examples (a minibatch) instead of `spec.split`. The cache keys on
-    the rendered messages either way, so an unchanged prompt costs no model calls."""
-    task = load_task(root, spec.task)
+        price: Price | None = None, task: TaskSpec | None = None,
+        fixture: Fixture | None = None, prompt: PromptVersion | None = None,
+        examples: Sequence[Example] | None = None,
+        git: Mapping[str, str] | None = None) -> RunResult:
+    """Loaded objects flow down: `task`, `fixture` (e.g. unlabeled items to pre-label for
+    review), `prompt` (an in-memory version such as an optimizer candidate or a pull request's
+    base) and `examples` (exactly these, e.g. a minibatch) replace what would be read from disk
+    for `spec`; `git` replaces asking git again. The cache keys on the rendered messages either
+    way, so an unchanged prompt costs no model calls."""
+    task = task if task is not None else load_task(root, spec.task)
     version = prompt if prompt is not None else load_version(task, spec.version)
     fixture = fixture or load_fixture(task)
     if examples is None:
@@ -52,38 +55,52 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: 
 
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
+    answers = complete_cached(
+        backend, cache, requests, progress=progress,
+        title=f"{spec.task}/{spec.version} [{spec.mode}]",
+        describe=lambda i: f"{spec.task}/{spec.version} example {examples[i].id!r} "
+                           f"({spec.mode} mode, model {spec.model})",
+        meta=lambda i: {"model": spec.model, "task": spec.task, "version": spec.version,
+                        "example": examples[i].id, "mode": spec.mode})
+
+    predictions = tuple(_prediction(e, r, o, c, task.label_names)
+                        for e, r, (o, c) in zip(examples, requests, answers))
+    return RunResult(
+        run_id=make_run_id(spec, started), spec=spec, task=task, prompt=version,
+        dataset_hash=fixture.content_hash, model_identity=dict(backend.identity()),
+        examples=examples, predictions=predictions,
+        started_at=started.isoformat(timespec="seconds"),
+        duration_s=time.perf_counter() - clock,
+        rendered_example=requests[0].prompt if requests else None,
+        git=git_info(root) if git is None else git, environment=run_environment(backend),
+        price=price)
+
+
+def complete_cached(backend: Backend, cache: Cache, requests: Sequence[LabelRequest], *,
+                    describe: Callable[[int], str], meta: Callable[[int], Mapping[str, str]],
+                    title: str = "", progress: bool = False
+                    ) -> list[tuple[ModelOutput, bool]]:
+    """(output, from cache) per request: cached answers first, the rest from the backend,
+    each written to the cache the moment it arrives (a crash or Ctrl-C loses only the calls in
+    flight). The one path from a request to an answer, for evaluations and the optimizer's
+    teacher alike. `describe(i)` names request i in a replay-mode miss; `meta(i)` is stored
+    beside its cache entry."""
     identity = backend.identity()
     keys = [Cache.key(identity, r) for r in requests]
-    outputs: list[ModelOutput | None] = [
-        cache.get(k, describe=f"{spec.task}/{spec.version} example {e.id!r} "
-                              f"({spec.mode} mode, model {spec.model})")
-        for k, e in zip(keys, examples)]
+    outputs: list[ModelOutput | None] = [cache.get(k, describe=describe(i))
+                                         for i, k in enumerate(keys)]
     cached = [o is not None for o in outputs]
     missing = [i for i, o in enumerate(outputs) if o is None]
-
     if missing:
-        bar = tqdm(total=len(examples), initial=len(examples) - len(missing), unit="ex",
-                   desc=f"{spec.task}/{spec.version} [{spec.mode}]", delay=2.0,
-                   disable=not progress, leave=False)
+        bar = tqdm(total=len(requests), initial=len(requests) - len(missing), unit="ex",
+                   desc=title, delay=2.0, disable=not progress, leave=False)
         with bar:
             for j, output in backend.complete([requests[i] for i in missing]):
                 index = missing[j]
                 outputs[index] = output
-                # Written as it arrives: a crash or Ctrl-C loses only the calls in flight.
-                cache.put(keys[index], output, meta={
-                    "model": spec.model, "task": spec.task, "version": spec.version,
-                    "example": examples[index].id, "mode": spec.mode})
+                cache.put(keys[index], output, meta=meta(index))
                 bar.update(1)
-
-    predictions = tuple(_prediction(e, r, o, c, task.label_names)
-                        for e, r, o, c in zip(examples, requests, outputs, cached))
-    return RunResult(
-        run_id=make_run_id(spec, started), spec=spec, task=task, prompt=version,
-        dataset_hash=fixture.content_hash, model_identity=dict(identity), examples=examples,
-        predictions=predictions, started_at=started.isoformat(timespec="seconds"),
-        duration_s=time.perf_counter() - clock,
-        rendered_example=requests[0].prompt if requests else None, git=git_info(root),
-        price=price, model_details=dict(getattr(backend, "describe", dict)()))
+    return [(o, c) for o, c in zip(outputs, cached)]  # type: ignore[misc]
 
 
 def _prediction(example, request, output, cached, labels) -> Prediction:

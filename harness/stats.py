@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-AVERAGES = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "micro_f1", "weighted_f1")
+from harness.records import LABEL_METRICS, OVERALL_METRICS
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ def bootstrap_intervals(y_true: Sequence[str], y_pred: Sequence[str], *, labels:
     k, n = len(labels), len(y_true)
     if n == 0:
         zero = Interval(0.0, 0.0)
-        return Intervals(confidence, 0, seed, {m: zero for m in AVERAGES},
+        return Intervals(confidence, 0, seed, {m: zero for m in OVERALL_METRICS},
                          {label: {m: zero for m in ("precision", "recall", "f1")}
                           for label in labels})
     true, pred = _encode(y_true, y_pred, labels)
@@ -112,7 +113,7 @@ def bootstrap_intervals(y_true: Sequence[str], y_pred: Sequence[str], *, labels:
 
     return Intervals(
         confidence, n_resamples, seed,
-        overall={m: interval(scores[m]) for m in AVERAGES},
+        overall={m: interval(scores[m]) for m in OVERALL_METRICS},
         per_label={label: {m: interval(scores[m][:, i]) for m in ("precision", "recall", "f1")}
                    for i, label in enumerate(labels)})
 
@@ -253,7 +254,6 @@ def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> McNem
 # examples of one true label). Precision and the F1 family have prediction-dependent
 # denominators, so their flips are no binomial pair: they get the paired bootstrap.
 MCNEMAR_METRICS = ("accuracy", "recall")
-LABEL_METRICS = ("precision", "recall", "f1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,8 +305,8 @@ def paired_delta(y_true: Sequence[str], pred_before: Sequence[str], pred_after: 
         raise ValueError(f"metric {metric!r} {'needs' if label is None else 'takes no'} a label")
     if label is not None and label not in labels:
         raise ValueError(f"label {label!r} is not one of {labels}")
-    if metric not in (*AVERAGES, *LABEL_METRICS):
-        raise ValueError(f"unknown metric {metric!r}; known: {(*AVERAGES, *LABEL_METRICS)}")
+    if metric not in (*OVERALL_METRICS, *LABEL_METRICS):
+        raise ValueError(f"unknown metric {metric!r}; known: {(*OVERALL_METRICS, *LABEL_METRICS)}")
     k = len(labels)
     true, before = _encode(y_true, pred_before, labels)
     _, after = _encode(y_true, pred_after, labels)

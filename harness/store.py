@@ -1,24 +1,24 @@
-"""Versioned run records on disk (results.jsonl, metrics.json) and committed baselines."""
+"""Writing run records (results.jsonl, results.csv, metrics.json) and accepting baselines.
+Reading them back as typed records is harness.stored."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.errors import UsageError
 from harness.fsutil import atomic_write_json
 from harness.metrics import Metrics
-from harness.records import SCHEMA_VERSION, RunResult, Usage
+from harness.records import RUN_SCHEMA, RunResult, Usage
+from harness.stored import Baseline, Outcome, RunInfo, StoredRun, write_baseline
 
 
 def spec_block(result: RunResult) -> dict:
     """Everything needed to know what was run (the report reads this, never the model)."""
     return {
-        "schema": SCHEMA_VERSION,
+        "schema": RUN_SCHEMA,
         "run_id": result.run_id,
         "task": result.spec.task,
         "main_metric": result.task.metric,
@@ -27,7 +27,6 @@ def spec_block(result: RunResult) -> dict:
         "prompt_parent": result.prompt.parent,
         "model": result.spec.model,
         "model_identity": dict(result.model_identity),
-        "model_details": dict(result.model_details),
         "mode": result.spec.mode,
         "params": asdict(result.spec.params),
         "split": result.spec.split,
@@ -36,6 +35,7 @@ def spec_block(result: RunResult) -> dict:
         "dataset_hash": result.dataset_hash,
         "n_examples": len(result.examples),
         "git": dict(result.git),
+        "environment": dict(result.environment),
         "started_at": result.started_at,
         "duration_s": round(result.duration_s, 3),
         "model_calls": result.model_calls,
@@ -125,68 +125,49 @@ def write_results_csv(path: Path, result: RunResult) -> None:
                 spreadsheet_safe(p.raw or "")])
 
 
-def list_runs(report_root: Path) -> list[dict]:
-    """The spec and metrics of every run folder under `report_root` (folders without a
-    readable metrics.json, such as other report kinds, are skipped), newest first."""
-    runs = []
-    for path in report_root.glob("*/metrics.json"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            spec, metrics = data["spec"], data["metrics"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        runs.append({"dir": path.parent, "spec": spec, "metrics": metrics})
-    runs.sort(key=lambda run: (run["spec"].get("started_at", ""), run["dir"].name), reverse=True)
-    return runs
+def run_info(result: RunResult) -> RunInfo:
+    return RunInfo.from_dict(spec_block(result), where=result.run_id)
 
 
-def read_run(directory: Path) -> tuple[dict, list[dict]]:
-    """(metrics.json, results rows) of a written run."""
-    metrics_path = directory / "metrics.json"
-    if not metrics_path.is_file():
-        raise UsageError(f"{directory} is not a run directory (no metrics.json)")
-    data = json.loads(metrics_path.read_text(encoding="utf-8"))
-    rows = [json.loads(line) for line in
-            (directory / "results.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    return data, rows
+def to_stored(result: RunResult, metrics: Metrics) -> StoredRun:
+    """The typed record of a run, as it is written and read back."""
+    outcomes = tuple(Outcome(p.example_id, p.expected, p.predicted, p.confidence,
+                             p.distribution, p.error, e.critical, dict(e.inputs), p.raw,
+                             p.cached, e.line)
+                     for e, p in zip(result.examples, result.predictions))
+    return StoredRun(run_info(result), metrics, outcomes)
 
 
 def baseline_path(baseline_dir: Path, task: str, version: str) -> Path:
     return baseline_dir / task / f"{version}.json"
 
 
-def read_baseline(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UsageError(f"{path}: not valid JSON ({exc}); fix it or rewrite it with "
-                         f"--update-baseline") from exc
+def accept_baseline(path: Path, result: RunResult, metrics: Metrics,
+                    critical: RunResult | None) -> None:
+    """Write `result` as the accepted baseline (with its critical-case outcomes)."""
+    cases = to_stored(critical, metrics).outcomes if critical is not None else ()
+    write_baseline(path, to_stored(result, metrics), cases,
+                   datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def write_baseline(path: Path, result: RunResult, metrics: Metrics,
-                   critical: Mapping[str, bool]) -> None:
-    spec = spec_block(result)
-    atomic_write_json(path, {
-        "schema": SCHEMA_VERSION,
-        "task": spec["task"], "version": spec["version"], "model": spec["model"],
-        "model_sha256": result.model_identity.get("sha256", ""),
-        "mode": spec["mode"], "split": spec["split"], "limit": spec["limit"],
-        "dataset_hash": spec["dataset_hash"], "prompt_hash": spec["prompt_hash"],
-        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "metrics": {k: v for k, v in metrics.as_dict().items() if k != "confusion"},
-        "critical": dict(sorted(critical.items())),
-    })
-
-
-def baseline_mismatch(baseline: Mapping, result: RunResult) -> str:
-    """Why a baseline cannot be compared with this run ('' when it can)."""
+def baseline_mismatch(baseline: Baseline, result: RunResult) -> str:
+    """Why a baseline cannot be compared with this run ('' when it can): another model (name
+    or GGUF file), mode, split, limit or dataset content."""
     def shown(key: str, value: object) -> str:
-        return "none (all examples)" if key == "limit" and value is None else repr(value)
+        if key == "limit" and value is None:
+            return "none (all examples)"
+        if key in ("model_sha256", "dataset_hash") and isinstance(value, str):
+            return value[:12] or "(unrecorded)"
+        return repr(value)
 
-    differences = [f"{key} {shown(key, baseline.get(key))} vs {shown(key, value)}"
-                   for key, value in (("model", result.spec.model), ("mode", result.spec.mode),
-                                      ("split", result.spec.split), ("limit", result.spec.limit))
-                   if baseline.get(key) != value]
+    info = baseline.run.info
+    now = {"model": result.spec.model, "mode": result.spec.mode, "split": result.spec.split,
+           "limit": result.spec.limit,
+           "model_sha256": str(result.model_identity.get("sha256", "")),
+           "dataset_hash": result.dataset_hash}
+    then = {"model": info.model, "mode": info.mode, "split": info.split, "limit": info.limit,
+            "model_sha256": info.model_sha256, "dataset_hash": info.dataset_hash}
+    what = {"model_sha256": "model file sha256", "dataset_hash": "dataset content"}
+    differences = [f"{what.get(key, key)} {shown(key, then[key])} vs {shown(key, now[key])}"
+                   for key in now if then[key] != now[key]]
     return ("baseline was recorded with " + ", ".join(differences)) if differences else ""

@@ -12,14 +12,12 @@ from typing import Any
 import yaml
 
 from harness.errors import UsageError
-from harness.records import INVALID, Label, Rule, SplitSpec, TaskSpec
+from harness.records import (BASELINE_RULES, INVALID, LABEL_METRICS, OVERALL_METRICS, Label, Rule,
+                             SplitSpec, TaskSpec)
 
-WHOLE_RUN_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "macro_precision",
-                     "macro_recall")
-PER_LABEL_METRICS = ("precision", "recall", "f1")
 RESERVED_VARIABLES = ("labels", "task", "example_id", "demonstrations")
 _KNOWN_KEYS = {"description", "dataset", "inputs", "labels", "metric", "thresholds",
-               "baseline_tolerance", "split", "retired", "optimize"}
+               "baseline_tolerance", "alpha", "baseline_rule", "split", "retired", "optimize"}
 
 
 def list_tasks(root: Path) -> list[str]:
@@ -106,15 +104,24 @@ def _parse(path: Path, name: str, root: Path) -> TaskSpec:
         raise doc.error("inputs", f"{clash[0]!r} is reserved for templates; rename the field")
 
     metric = data.get("metric", "macro_f1")
-    if metric not in WHOLE_RUN_METRICS:
+    if metric not in OVERALL_METRICS:
         raise doc.error("metric", f"unknown metric {metric!r}; choose one of "
-                                  f"{', '.join(WHOLE_RUN_METRICS)}")
+                                  f"{', '.join(OVERALL_METRICS)}")
 
     tolerance = data.get("baseline_tolerance", 0.05)
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or \
             not 0 <= tolerance <= 1:
         raise doc.error("baseline_tolerance", f"expected a number in 0..1 (absolute drop allowed), "
                                               f"got {tolerance!r}")
+
+    alpha = data.get("alpha", 0.05)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise doc.error("alpha", f"expected a significance level in (0, 1) such as 0.05, "
+                                 f"got {alpha!r}")
+    rule = data.get("baseline_rule", "paired")
+    if rule not in BASELINE_RULES:
+        raise doc.error("baseline_rule", f"expected one of {', '.join(BASELINE_RULES)}, "
+                                         f"got {rule!r}")
 
     retired = data.get("retired") or []
     if not isinstance(retired, list) or not all(isinstance(v, str) for v in retired):
@@ -126,7 +133,7 @@ def _parse(path: Path, name: str, root: Path) -> TaskSpec:
         optimize_metric=optimize_metric, optimize_constraints=constraints,
         rules=_rules(doc, names), baseline_tolerance=float(tolerance), metric=metric,
         splits=_splits(doc), description=str(data.get("description", "")).strip(),
-        retired=tuple(retired),
+        retired=tuple(retired), alpha=float(alpha), baseline_rule=rule,
     )
 
 
@@ -157,9 +164,9 @@ def _optimize(doc: _Doc, labels: tuple[str, ...], default: str) -> tuple[str, tu
         raise doc.error("optimize", "expected {metric: macro_f1, constraints: "
                                     "{recall: {<label>: 0.3}}}")
     metric = raw.get("metric", default)
-    if metric not in WHOLE_RUN_METRICS:
+    if metric not in OVERALL_METRICS:
         raise doc.error("optimize.metric", f"unknown metric {metric!r}; choose one of "
-                                           f"{', '.join(WHOLE_RUN_METRICS)}")
+                                           f"{', '.join(OVERALL_METRICS)}")
     return metric, _rules(doc, labels, "optimize.constraints")
 
 
@@ -173,9 +180,9 @@ def _rules(doc: _Doc, labels: tuple[str, ...], where: str = "thresholds") -> tup
     rules = []
     for metric, value in raw.items():
         key = f"{where}.{metric}"
-        if metric in WHOLE_RUN_METRICS:
+        if metric in OVERALL_METRICS:
             rules.append(Rule(metric, _fraction(doc, key, value)))
-        elif metric in PER_LABEL_METRICS:
+        elif metric in LABEL_METRICS:
             if not isinstance(value, dict):
                 raise doc.error(key, f"expected a mapping of label to minimum, e.g. "
                                      f"`{metric}: {{{labels[0]}: 0.5}}`")
@@ -186,8 +193,8 @@ def _rules(doc: _Doc, labels: tuple[str, ...], where: str = "thresholds") -> tup
                 rules.append(Rule(metric, _fraction(doc, f"{key}.{label}", minimum), label))
         else:
             raise doc.error(key, f"unknown metric {metric!r}; whole-run metrics: "
-                                 f"{', '.join(WHOLE_RUN_METRICS)}; per-label: "
-                                 f"{', '.join(PER_LABEL_METRICS)}")
+                                 f"{', '.join(OVERALL_METRICS)}; per-label: "
+                                 f"{', '.join(LABEL_METRICS)}")
     return tuple(rules)
 
 

@@ -83,7 +83,7 @@ def plain_backend(tmp_path_factory):
 @pytest.mark.model
 def test_the_shipped_model_keeps_its_template_tokens_and_cache_key(local_backend):
     assert set(local_backend.identity()) == {"backend", "model", "sha256", "llama_cpp"}
-    assert "chat template" in local_backend.describe()["chat_format"]
+    assert "chat template" in local_backend.environment()["chat_format"]
     llm = local_backend.llm
     legacy = jinja2.Template(llm.metadata["tokenizer.chat_template"]).render(
         messages=[{"role": m.role, "content": m.content} for m in MESSAGES],
@@ -106,7 +106,7 @@ def test_a_model_without_template_gets_bos_and_plain_text(plain_backend):
 @pytest.mark.model
 def test_the_plain_format_is_part_of_the_cache_key_and_described(plain_backend):
     assert plain_backend.identity()["chat_format"] == "plain-v1"
-    assert plain_backend.describe()["chat_format"].startswith("plain completion")
+    assert plain_backend.environment()["chat_format"].startswith("plain completion")
 
 
 @pytest.mark.model
@@ -131,7 +131,7 @@ def test_no_bos_when_the_tokenizer_adds_none(tmp_path):
         tokens = backend.prompt_tokens(MESSAGES)
     assert backend.llm.token_bos() not in tokens
     assert backend._detok(tokens) == PLAIN_TEXT
-    assert "no BOS" in backend.describe()["chat_format"]
+    assert "no BOS" in backend.environment()["chat_format"]
     backend.close()
 
 
@@ -154,8 +154,8 @@ def test_the_run_record_and_report_name_the_format(plain_backend, tmp_path):
     root = copy_task(tmp_path / "project", rows=4)
     result = run(RunSpec(task="subjectivity", version="v1", split="all"), root=root,
                  backend=plain_backend, cache=Cache(tmp_path / "cache", "off"), progress=False)
-    described = plain_backend.describe()["chat_format"]
-    assert result.model_details == {"chat_format": described}
-    assert spec_block(result)["model_details"] == {"chat_format": described}
+    described = plain_backend.environment()["chat_format"]
+    assert result.environment["chat_format"] == described
+    assert spec_block(result)["environment"]["chat_format"] == described
     html = (write_synthetic_report(tmp_path / "reports", result) / "index.html").read_text()
-    assert f'id="model-chat-format">{markupsafe.escape(described)}</dd>' in html
+    assert f'id="chat-format">{markupsafe.escape(described)}</dd>' in html

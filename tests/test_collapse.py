@@ -105,7 +105,7 @@ def test_cli_notes_say_when_predictions_collapse(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(root)
     assert main(["eval", "subjectivity", "--version", "v1", "--split", "all", "--cache-only",
                  "--no-progress"]) == 0
-    assert f"harness: subjectivity/v1: {note}" in capsys.readouterr().err
+    assert f"subjectivity/v1: {note}" in capsys.readouterr().err
 
 
 def test_pytest_summary_says_when_predictions_collapse(pytester: pytest.Pytester):

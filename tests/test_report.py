@@ -250,15 +250,55 @@ def test_results_csv_cannot_smuggle_a_spreadsheet_formula(tmp_path, report_root)
     assert [row["input"]["text"] for row in jsonl][:4] == texts  # the data itself is verbatim
 
 
-def test_a_baseline_from_another_limit_says_so_in_words(tmp_path):
+def test_a_baseline_from_another_limit_model_file_or_dataset_says_so_in_words(tmp_path):
     from dataclasses import replace
 
-    from harness.store import baseline_mismatch
+    from harness.metrics import metrics_for
+    from harness.store import accept_baseline, baseline_mismatch
+    from harness.stored import read_baseline
 
     result = synthetic_result(tmp_path, 4)
-    limited = replace(result, spec=replace(result.spec, limit=20))
-    baseline = {"model": result.spec.model, "mode": result.spec.mode,
-                "split": result.spec.split, "limit": None}
+    path = tmp_path / "baselines" / "demo" / "v1.json"
+    accept_baseline(path, result, metrics_for(result), None)
+    baseline = read_baseline(path)
     assert baseline_mismatch(baseline, result) == ""
+    limited = replace(result, spec=replace(result.spec, limit=20))
     assert baseline_mismatch(baseline, limited) == \
         "baseline was recorded with limit none (all examples) vs 20"
+    other = replace(result, dataset_hash="f" * 64,
+                    model_identity={**result.model_identity, "sha256": "e" * 64})
+    message = baseline_mismatch(baseline, other)
+    assert "model file sha256" in message and "dataset content" in message
+    assert "ffffffffffff" in message and "eeeeeeeeeeee" in message
+
+
+def test_an_old_schema_baseline_names_the_file_and_the_command(tmp_path):
+    import pytest
+
+    from harness.errors import UsageError
+    from harness.stored import read_baseline
+
+    path = tmp_path / "tickets" / "v1.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"schema": 1, "metrics": {}}', encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        read_baseline(path)
+    message = str(caught.value)
+    assert str(path) in message and "schema 1" in message
+    assert "pytest evals/ --prompt-version v1 --update-baseline" in message
+
+
+def test_stored_run_round_trips_as_typed_record(tmp_path):
+    from harness.metrics import metrics_for
+    from harness.store import write_run
+    from harness.stored import read_run
+
+    result = synthetic_result(tmp_path, 6)
+    metrics = metrics_for(result)
+    directory = write_run(result, metrics, tmp_path / "run")
+    run = read_run(directory)
+    assert run.info.task == result.spec.task and run.info.n_examples == 6
+    assert run.metrics.macro_f1 == metrics.macro_f1
+    assert [o.id for o in run.outcomes] == [p.example_id for p in result.predictions]
+    assert [o.correct for o in run.outcomes] == [p.correct for p in result.predictions]
+    assert run.outcomes[0].inputs == dict(result.examples[0].inputs)

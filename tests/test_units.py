@@ -16,7 +16,7 @@ from harness.cache import Cache
 from harness.config import Settings, load_settings
 from harness.datasets import assign_splits, load_fixture
 from harness.errors import CacheMiss, UsageError
-from harness.gate import check_baseline, check_rules, describe_failure, gated_metrics
+from harness.gate import check_rules, describe_failure
 from harness.metrics import classification_metrics, top_confusions
 from harness.parsing import parse_label
 from harness.prompts import Renderer, list_versions, load_version
@@ -280,46 +280,6 @@ def test_check_rules_pass_and_fail():
     assert [c.name for c in result.failures] == ["recall[a] >= 0.6"]
     assert check_rules(m, (Rule("accuracy", 0.7),)).passed
     assert check_rules(m, ()).passed
-
-
-def _baseline(macro_f1: float, recall_a: float) -> dict:
-    return {"metrics": {"macro_f1": macro_f1, "per_label": {"a": {"recall": recall_a}}}}
-
-
-def test_check_baseline_within_tolerance_passes():
-    m = _gate_metrics()
-    rules = (Rule("recall", 0.1, "a"),)
-    result = check_baseline(m, _baseline(m.macro_f1 + 0.04, 0.5 + 0.04), rules=rules,
-                            main_metric="macro_f1", tolerance=0.05)
-    assert result.passed
-    assert [c.name for c in result.checks] == ["macro_f1 vs baseline", "recall[a] vs baseline"]
-    improved = check_baseline(m, _baseline(0.1, 0.1), rules=rules, main_metric="macro_f1",
-                              tolerance=0.0)
-    assert improved.passed
-
-
-def test_check_baseline_drop_beyond_tolerance_fails():
-    m = _gate_metrics()
-    rules = (Rule("recall", 0.1, "a"),)
-    result = check_baseline(m, _baseline(m.macro_f1 + 0.01, 0.5 + 0.10), rules=rules,
-                            main_metric="macro_f1", tolerance=0.05)
-    assert not result.passed
-    (failure,) = result.failures
-    assert failure.name == "recall[a] vs baseline"
-    assert failure.value == pytest.approx(0.5)
-    assert failure.threshold == pytest.approx(0.55)
-    assert "baseline 0.600, now 0.500" in failure.detail
-    assert "-0.100" in failure.detail and "tolerance 0.05" in failure.detail
-
-
-def test_check_baseline_skips_metrics_the_baseline_lacks():
-    m = _gate_metrics()
-    result = check_baseline(m, {"metrics": {"macro_f1": m.macro_f1, "per_label": {}}},
-                            rules=(Rule("recall", 0.1, "a"), Rule("accuracy", 0.1)),
-                            main_metric="macro_f1", tolerance=0.0)
-    assert [c.name for c in result.checks] == ["macro_f1 vs baseline"]
-    assert gated_metrics((Rule("macro_f1", 0.5), Rule("recall", 0.1, "a")), "macro_f1") == \
-        [("macro_f1", None), ("recall", "a")]
 
 
 def test_describe_failure_names_metric_value_threshold_and_confusion():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from harness import MODES
 from harness.config import SPLIT_CHOICES
-from harness.records import MODES
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
 
@@ -56,4 +56,5 @@ def run_overrides(args: argparse.Namespace) -> dict:
     overrides = {name: get(name) for name in (
         "model", "mode", "split", "limit", "report_dir", "concurrency", "base_url", "api_key_env",
         "max_retries", "timeout_s")}
-    return {**overrides, "cache": cache, "progress": False if get("no_progress") else None}
+    return {**overrides, "cache": cache, "progress": False if get("no_progress") else None,
+            "strict_baseline": True if get("strict_baseline") else None}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness import load_settings
-from harness.cache import Cache
+import harness
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,9 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     clear.set_defaults(run=_clear)
 
 
-def _cache() -> Cache:
-    settings = load_settings()
-    return Cache(settings.resolve(settings.cache_dir))
+def _cache():
+    return harness.Session(harness.load_settings()).cache
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import Session, collapse_note, load_settings, metrics_table
+import harness
+from harness import wording
 from harness.cli._common import EXIT_ERRORS, EXIT_GATE, EXIT_USAGE, add_run_options, run_overrides
 
 
@@ -24,22 +25,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_options(ev)
     ev.add_argument("--check", action="store_true",
                     help="exit 1 when a version misses a task.yaml threshold")
+    ev.add_argument("--strict-baseline", action="store_true",
+                    help="compare with the baseline by the point rule (any drop beyond the "
+                         "tolerance) instead of the paired test")
+    ev.add_argument("--update-baseline", action="store_true",
+                    help="accept this run as evals/baselines/<task>/<version>.json (with the "
+                         "task's critical cases)")
     ev.set_defaults(run=_eval)
 
 
 def _list(args: argparse.Namespace) -> int:
-    session = Session(load_settings())
-    from harness.tasks import load_task
+    session = harness.Session(harness.load_settings())
     for name in session.tasks():
-        task = load_task(session.settings.root, name)
+        task = session.task(name)
         print(f"{name}: {', '.join(task.label_names)}  versions: "
               f"{', '.join(session.versions(name)) or '(none)'}  dataset: {task.dataset.name}")
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
-    settings = load_settings(overrides=run_overrides(args))
-    session = Session(settings)
+    settings = harness.load_settings(overrides=run_overrides(args))
+    session = harness.Session(settings)
     versions = args.versions or session.versions(args.task)
     if not versions:
         print(f"harness: error: task {args.task!r} has no prompt versions (prompts/{args.task}/v1.jinja)",
@@ -49,27 +55,28 @@ def _eval(args: argparse.Namespace) -> int:
     try:
         for version in versions:
             evaluation = session.evaluate(args.task, version)
-            gate = evaluation.thresholds
-            status = "pass" if gate.passed else "FAIL " + "; ".join(c.name for c in gate.failures)
-            if evaluation.metrics.n_errors:  # a gate on partial answers would be a guess
-                status = f"not judged: {evaluation.metrics.n_errors} calls failed"
-            rows.append((f"{args.task}/{version}", evaluation.metrics, status))
-            failed |= not gate.passed
+            rows.append((evaluation.name, evaluation.metrics, wording.status(evaluation)))
+            failed |= not evaluation.thresholds.passed and not evaluation.retired
             errored |= evaluation.metrics.n_errors > 0
             result = evaluation.result
-            print(f"{args.task}/{version}: {result.model_calls} model calls, "
+            print(f"{evaluation.name}: {result.model_calls} model calls, "
                   f"{result.cache_hits} cached, {_usage_and_cost(result)} -> "
                   f"{evaluation.report_dir}/index.html", file=sys.stderr)
-            notes += _notes(f"{args.task}/{version}", result, collapse_note(evaluation.metrics))
+            if args.update_baseline and not evaluation.metrics.n_errors:
+                critical = session.evaluate(args.task, version, split="critical")
+                notes.append(f"baseline written: {session.update_baseline(evaluation, critical)}")
+            else:
+                notes.append(wording.baseline_status(evaluation))
+            notes += wording.notes(evaluation)
         for path in session.compare_session_versions():
             print(f"comparison of the versions -> {path}", file=sys.stderr)
     finally:
         session.close()
     print(f"model={settings.model} mode={settings.mode} split={settings.split}")
-    print(metrics_table(rows))
+    print(harness.metrics_table(rows))
     print(f"all runs: {session.report_root / 'index.html'}")
     for note in notes:
-        print(note, file=sys.stderr)
+        print(f"harness: {note}", file=sys.stderr)
     if errored:
         return EXIT_ERRORS
     return EXIT_GATE if (failed and args.check) else 0
@@ -83,17 +90,3 @@ def _usage_and_cost(result) -> str:
                f"[tool.harness.prices])"
     spent = sum(result.price.cost(p.usage) for p in result.predictions if not p.cached)
     return f"{tokens} tokens, ${spent:.4f}"
-
-
-def _notes(name: str, result, collapsed: str | None = None) -> list[str]:
-    """What a reader of the table must know: failed calls, missing confidences, a collapse."""
-    notes = [f"harness: {name}: {collapsed}"] if collapsed else []
-    if result.errors:
-        notes.append(f"harness: {name}: {len(result.errors)} of {len(result.predictions)} model "
-                     f"calls failed (infrastructure, not wrong answers; metrics cover the "
-                     f"answered ones): {result.errors[0].error}\n  re-run the same command to "
-                     f"retry only those; finished calls are cached")
-    if result.without_confidence:
-        notes.append(f"harness: {name}: confidence unavailable for {result.without_confidence} "
-                     f"answers (the server gave no usable logprobs for them); none was invented")
-    return notes

@@ -7,17 +7,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-from harness import Session, UsageError, load_settings
+import harness
+from harness import MODES, UsageError, load_settings
 from harness.cli._common import EXIT_GATE, EXIT_OK, run_overrides
-from harness.labelstudio import (STRATEGIES, connect, fetch_tasks, fixture_rows, items_from_rows,
-                                 items_from_run, merge, model_version, push, read_existing,
-                                 read_export, read_unlabeled, resolve, resolve_project,
-                                 uncertainty, write_fixture)
-from harness.labelstudio.client import KEY_ENV, URL_ENV
-from harness.prompts import list_versions
-from harness.records import MODES
-from harness.store import read_run
-from harness.tasks import list_tasks, load_task
+
+# Repeated from harness.labelstudio (checked by a test) so `harness --help` stays light.
+STRATEGIES = ("least-confidence", "margin", "entropy")
+URL_ENV, KEY_ENV = "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"
 
 _EPILOG = f"""\
 Examples:
@@ -124,129 +120,71 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _push(args: argparse.Namespace) -> int:
-    overrides = run_overrides(argparse.Namespace(
-        model=args.model, mode=args.mode, split=None, limit=None, no_cache=args.no_cache,
-        cache_only=False, report_dir=None, no_progress=args.no_progress))
-    settings = load_settings(overrides=overrides)
-    task = load_task(settings.root, args.task)
+    ls = harness.labelstudio
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be a positive number of items, got {args.limit}")
-    conn = connect(args.url, args.api_key)  # before the model runs: a bad key fails fast
-
-    if args.run_dir:
-        spec, rows = read_run(args.run_dir)
-        spec = spec["spec"]
-        if spec["task"] != task.name:
-            raise UsageError(f"{args.run_dir} is a run of task {spec['task']!r}, not {task.name!r}")
-        items = items_from_rows(rows, where=args.run_dir / "results.jsonl")[:args.limit]
-        version = model_version(spec["task"], spec["version"], spec["model"])
-    else:
-        name = args.version or _default_version(task)
-        session = Session(settings)
-        try:
-            fixture = read_unlabeled(task, args.input) if args.input else None
-            result = session.predict(task.name, name, split="all" if fixture else args.split,
-                                     limit=args.limit, fixture=fixture)
-        finally:
-            session.close()
-        if result.errors:
-            print(f"harness: {len(result.errors)} model call(s) errored; those items are pushed "
-                  f"without a prediction (first: {result.errors[0].error})", file=sys.stderr)
-        items = items_from_run(result)
-        version = model_version(task.name, name, settings.model)
-
-    outcome = push(conn, task, items, version=version, project=args.project,
-                   only_uncertain=args.only_uncertain, strategy=args.strategy)
+    settings = load_settings(overrides=run_overrides(args) | {"split": None, "limit": None})
+    session = harness.Session(settings)
+    try:
+        task = session.task(args.task)
+        conn = ls.connect(args.url, args.api_key)  # before the model runs: a bad key fails fast
+        if args.run_dir:
+            source = ls.stored_items(task, args.run_dir, limit=args.limit)
+        else:
+            source = ls.predicted_items(session, task, args.version, input_path=args.input,
+                                        split=args.split, limit=args.limit)
+    finally:
+        session.close()
+    if source.errored:
+        print(f"harness: {len(source.errored)} model call(s) errored; those items are pushed "
+              f"without a prediction (first: {source.first_error})", file=sys.stderr)
+    outcome = ls.push(conn, task, source.items, version=source.version, project=args.project,
+                      only_uncertain=args.only_uncertain, strategy=args.strategy)
     project = outcome.project
     print(f"project {project.id} {project.title!r}{' (created)' if project.created else ''}: "
           f"{conn.url}/projects/{project.id}/data")
-    print(f"model_version {version}; sampling: uncertainty (least certain first)")
+    print(f"model_version {source.version}; sampling: uncertainty (least certain first)")
     print(f"{len(outcome.created)} new task(s), {len(outcome.predictions_added)} existing task(s) "
           f"given this model version's prediction, {len(outcome.unchanged)} already there "
           f"unchanged, {len(outcome.without_prediction)} without a valid predicted label")
-    ranked = {i.id: i for i in items}
+    ranked = {i.id: i for i in source.items}
     top = [ranked[i] for i in outcome.sent[:5] if ranked[i].distribution]
     if top:
         print(f"most uncertain ({args.strategy}): " + ", ".join(
-            f"{i.id} ({i.predicted} {i.confidence:.2f}, u={uncertainty(i.distribution, args.strategy):.2f})"
-            for i in top))
+            f"{i.id} ({i.predicted} {i.confidence:.2f}, "
+            f"u={ls.uncertainty(i.distribution, args.strategy):.2f})" for i in top))
     return EXIT_OK
 
 
-def _default_version(task) -> str:
-    versions = [v for v in list_versions(task) if v not in task.retired] or list_versions(task)
-    if not versions:
-        raise UsageError(f"task {task.name!r} has no prompt versions (prompts/{task.name}/v1.jinja)")
-    return versions[-1]
-
-
 def _pull(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    task = load_task(settings.root, args.task)
-    conn = connect(args.url, args.api_key)
-    project = resolve_project(conn, task, args.project, create=False)
-    title, tasks = fetch_tasks(conn, task, project.id)
-    pulled = resolve(task, tasks, project=project.id, project_title=title)
-    return _write(args, task, pulled, settings.root)
+    session = harness.Session(load_settings())
+    task = session.task(args.task)
+    conn = harness.labelstudio.connect(args.url, args.api_key)
+    return _write(args, session, task, harness.labelstudio.pull_project(conn, task, args.project))
 
 
 def _import(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    task, tasks = _task_for_export(settings.root, args)
-    projects = sorted({t.project for t in tasks if t.project is not None})
-    pulled = resolve(task, tasks, project=projects[0] if len(projects) == 1 else None,
-                     project_title=f"export {args.export.name}")
-    return _write(args, task, pulled, settings.root)
+    session = harness.Session(load_settings())
+    task, pulled = harness.labelstudio.import_export(
+        args.export, lambda: [session.task(name) for name in session.tasks()],
+        session.task(args.task) if args.task else None)
+    return _write(args, session, task, pulled)
 
 
-def _task_for_export(root: Path, args: argparse.Namespace):
-    if args.task:
-        task = load_task(root, args.task)
-        return task, read_export(args.export, labels=task.label_names)
-    fits, errors = [], []
-    for name in list_tasks(root):
-        task = load_task(root, name)
-        try:
-            tasks = read_export(args.export, labels=task.label_names)
-        except UsageError as exc:
-            errors.append(f"{name}: {exc}")
-            continue
-        if all(all(f in t.data for f in task.input_fields) for t in tasks):
-            fits.append((task, tasks))
-    if len(fits) == 1:
-        return fits[0]
-    if not fits:
-        raise UsageError(f"{args.export} fits no task (pass --task to see why):\n  " +
-                         "\n  ".join(errors or ["no tasks under prompts/"]))
-    raise UsageError(f"{args.export} fits several tasks ({', '.join(t.name for t, _ in fits)}); "
-                     f"pass --task")
-
-
-def _write(args: argparse.Namespace, task, pulled, root: Path) -> int:
+def _write(args: argparse.Namespace, session, task, pulled) -> int:
     for line in pulled.summary():
         print(line)
-    rows = fixture_rows(pulled, task)
     target = args.into or task.dataset
-    shown = _relative(target, root)
-    existing = read_existing(target)
-    if existing is None and not rows:
-        print(f"nothing to write: no task has a label yet; {shown} not created")
-        return EXIT_OK
-    if existing is None:
-        write_fixture(target, rows, task)
-        print(f"wrote {len(rows)} row(s) to {shown} (new file)")
-        return EXIT_OK
-    merged, diff = merge(existing, rows, drop_missing=args.drop_missing)
-    print(f"against {shown}: " + "\n".join(diff.lines()))
-    if not diff.has_changes:
-        print(f"{shown} is up to date")
-        return EXIT_OK
-    if not args.write:
+    outcome = harness.labelstudio.write_pulled(
+        pulled, task, target, shown=_relative(target, session.settings.root), write=args.write,
+        drop_missing=args.drop_missing)
+    for line in outcome.lines:
+        print(line)
+    if outcome.pending:
+        shown = _relative(target, session.settings.root)
         print(f"not written: re-run with --write to update {shown}, or --into NEW.jsonl for a "
               f"new file", file=sys.stderr)
         return EXIT_GATE
-    write_fixture(target, merged, task)
-    print(f"updated {shown} ({len(merged)} rows)")
     return EXIT_OK
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import OptimizeConfig, Session, load_settings
+import harness
+from harness import OptimizeConfig, load_settings
 from harness.cli._common import EXIT_OK
 
 DEFAULTS = OptimizeConfig(task="")
@@ -71,7 +72,7 @@ def _optimize(args: argparse.Namespace) -> int:
         patience=args.patience, target=args.target, seed=args.seed, minibatch=args.minibatch,
         proposers=tuple(dict.fromkeys(args.proposers)) if args.proposers else
         DEFAULTS.proposers)
-    session = Session(settings)
+    session = harness.Session(settings)
     try:
         result = session.optimize(config, resume=args.resume,
                                   echo=lambda line: print(line, file=sys.stderr, flush=True))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import HarnessError, load_settings, write_comparison, write_index
+import harness
+from harness import HarnessError, load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,13 +60,13 @@ def _report_root(args: argparse.Namespace) -> Path:
 
 def _compare(args: argparse.Namespace) -> int:
     root = _report_root(args)
-    path = write_comparison(root, args.runs, out=args.out)
+    path = harness.write_comparison(root, args.runs, out=args.out)
     if (root / "index.html").is_file() or any(root.glob("*/metrics.json")):
-        write_index(root)  # lists the new comparison
+        harness.write_index(root)  # lists the new comparison
     print(path)
     return 0
 
 
 def _index(args: argparse.Namespace) -> int:
-    print(write_index(_report_root(args)))
+    print(harness.write_index(_report_root(args)))
     return 0

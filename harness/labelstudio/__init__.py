@@ -13,6 +13,9 @@ from harness.labelstudio.pull import Pull, fetch_tasks, fixture_rows, resolve
 from harness.labelstudio.push import (PushItem, PushResult, items_from_rows, items_from_run,
                                       model_version, push, read_unlabeled, resolve_project)
 from harness.labelstudio.selection import STRATEGIES, most_uncertain, uncertainty
+from harness.labelstudio.workflow import (PushSource, WriteOutcome, import_export,
+                                          predicted_items, pull_project, stored_items,
+                                          write_pulled)
 
 __all__ = [
     "STRATEGIES", "AgreementReport", "Connection", "Consensus", "FixtureDiff", "LabelStudioError",
@@ -20,5 +23,6 @@ __all__ = [
     "connect", "consensus", "fetch_tasks", "fixture_rows", "items_from_rows", "items_from_run",
     "labeling_config", "merge", "model_version", "parse_config", "parse_task", "push",
     "read_existing", "read_export", "read_unlabeled", "resolve", "resolve_project",
-    "uncertainty", "write_fixture",
+    "uncertainty", "write_fixture", "most_uncertain", "PushSource", "WriteOutcome",
+    "import_export", "predicted_items", "pull_project", "stored_items", "write_pulled",
 ]

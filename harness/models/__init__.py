@@ -4,7 +4,6 @@ A backend turns LabelRequests into ModelOutputs. Vendor SDKs are imported lazily
 backend, so a missing optional install fails with a hint only when that backend is asked for.
 """
 
-from harness.models.base import (Backend, BackendOptions, available_backends, get_backend,
-                                 register_backend)
+from harness.models.base import BACKENDS, Backend, BackendOptions, get_backend
 
-__all__ = ["Backend", "BackendOptions", "available_backends", "get_backend", "register_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendOptions", "get_backend"]

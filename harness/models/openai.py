@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import BackendError, UsageError
-from harness.models.base import BackendOptions, register_backend
+from harness.models.base import BackendOptions
 from harness.models.label_logprobs import label_distribution, tokens_from_openai
 from harness.models.retry import RetryPolicy, parse_retry_after, retryable_status
 from harness.records import LabelRequest, ModelOutput, Usage
@@ -310,9 +310,5 @@ def _error_detail(exc: Any) -> str:
     return str(message or getattr(exc, "message", None) or exc)[:300]
 
 
-def _make(rest: str, options: BackendOptions) -> OpenAIBackend:
+def make(rest: str, options: BackendOptions) -> OpenAIBackend:
     return OpenAIBackend(rest, options)
-
-
-register_backend("openai", _make, "`openai:<model>` on OpenAI or any OpenAI-compatible server "
-                                  "(--base-url / OPENAI_BASE_URL; key from OPENAI_API_KEY)")

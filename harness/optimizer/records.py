@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.metrics import Metrics
-from harness.records import RunResult
+if TYPE_CHECKING:  # annotations only: keeps this module (and `harness optimize --help`) light
+    from harness.metrics import Metrics
+    from harness.records import RunResult
 
 PROPOSERS = ("teacher", "exemplars", "knn")
 

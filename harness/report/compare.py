@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.comparison import OVERALL, Comparison, compare_runs
+from harness.comparison import Comparison, compare_runs
+from harness.records import OVERALL_METRICS
 from harness.report.templating import environment
 from harness.fsutil import atomic_write_text
 
@@ -16,7 +17,7 @@ MAX_FLIPS_INLINE = 500
 
 def comparison_path(report_root: Path, comparison: Comparison) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    versions = "-".join(str(run.spec["version"]) for run in comparison.runs)
+    versions = "-".join(run.spec.version for run in comparison.runs)
     return report_root / "compare" / f"{comparison.task}-{versions}-{stamp}.html"
 
 
@@ -30,7 +31,7 @@ def write_comparison(report_root: Path, refs: Sequence[str | Path], *,
     html = environment().get_template("compare.html").render(
         c=comparison, ref=comparison.runs[0], others=list(zip(comparison.runs[1:],
                                                              comparison.paired)),
-        overall=OVERALL, links=links, max_flips=MAX_FLIPS_INLINE,
+        overall=OVERALL_METRICS, links=links, max_flips=MAX_FLIPS_INLINE,
         index_link=Path(os.path.relpath(report_root / "index.html", path.parent)).as_posix())
     atomic_write_text(path, html)
     return path

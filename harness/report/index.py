@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from harness.report import figures
 from harness.report.templating import environment
-from harness.store import list_runs
+from harness.metrics import Metrics
+from harness.stored import RunInfo, list_runs
 from harness.fsutil import atomic_write_text
 
 MAX_RUNS_LISTED = 2000
@@ -21,25 +23,34 @@ def _when(started_at: str) -> datetime | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    dir: Path
+    spec: RunInfo
+    metrics: Metrics
+    main_metric: str
+    value: float
+
+
 def write_index(report_root: Path) -> Path:
-    runs = list_runs(report_root)
+    runs = [_Listed(directory, info, metrics, info.main_metric,
+                    metrics.value(info.main_metric))
+            for directory, info, metrics in list_runs(report_root)]
     # A version's line joins runs of the task's usual mode and split; runs with another mode or
     # split get their own line, so a generate-mode run does not look like a regression.
-    usual = {task: Counter((r["spec"].get("mode"), r["spec"].get("split")) for r in runs
-                           if r["spec"].get("task") == task).most_common(1)[0][0]
-             for task in {r["spec"].get("task") for r in runs}}
+    usual = {task: Counter((r.spec.mode, r.spec.split) for r in runs
+                           if r.spec.task == task).most_common(1)[0][0]
+             for task in {r.spec.task for r in runs}}
     trends: dict[str, dict] = {}
     for run in runs:
-        spec, metrics = run["spec"], run["metrics"]
-        metric = spec.get("main_metric", "macro_f1")
-        run["main_metric"], run["value"] = metric, metrics.get(metric)
-        when = _when(spec.get("started_at", ""))
-        if when is not None and isinstance(run["value"], (int, float)):
-            task = trends.setdefault(spec["task"], {"metric": metric, "series": {}})
-            setting = (spec.get("mode"), spec.get("split"))
-            line = spec["version"] if setting == usual[spec["task"]] else \
-                f"{spec['version']} ({setting[0]}, {setting[1]})"
-            task["series"].setdefault(line, []).append((when, float(run["value"])))
+        spec = run.spec
+        when = _when(spec.started_at)
+        if when is not None:
+            task = trends.setdefault(spec.task, {"metric": run.main_metric, "series": {}})
+            setting = (spec.mode, spec.split)
+            line = spec.version if setting == usual[spec.task] else \
+                f"{spec.version} ({setting[0]}, {setting[1]})"
+            task["series"].setdefault(line, []).append((when, run.value))
     plots = {task: figures.trend_figure(task, t["metric"], t["series"])
              for task, t in sorted(trends.items())}
     comparisons = sorted((report_root / "compare").glob("*.html"),
