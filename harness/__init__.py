@@ -27,6 +27,7 @@ _LAZY = {
     "Evaluation": "harness.api",
     "Metrics": "harness.metrics",
     "classification_metrics": "harness.metrics",
+    "collapse_note": "harness.metrics",
     "GateResult": "harness.gate",
     "describe_failure": "harness.gate",
     "flip_lines": "harness.gate",

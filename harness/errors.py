@@ -37,3 +37,7 @@ class BackendError(HarnessError):
 
 class CacheMiss(HarnessError):
     """Replay-only cache mode and the response was never recorded."""
+
+
+class HarnessWarning(UserWarning):
+    """A non-fatal problem a user should know about (e.g. a fallback the harness chose)."""

@@ -146,3 +146,37 @@ def top_confusions(metrics: Metrics, k: int = 3) -> list[tuple[str, str, int]]:
 
 def rule_value(metrics: Metrics, rule: Rule) -> float:
     return metrics.value(rule.metric, rule.label)
+
+
+# One label taking this share of the predictions, while the truth gives it less, is a collapse.
+COLLAPSE_SHARE = 0.9
+COLLAPSE_MIN_N = 10  # below this a share says little either way
+
+
+def collapse_note(metrics: Metrics, *, share: float = COLLAPSE_SHARE,
+                  min_n: int = COLLAPSE_MIN_N) -> str | None:
+    """A plain sentence when the predictions collapsed onto one label (or onto INVALID) while
+    the truth is not that skewed; None otherwise. Shares are floored, so 99.6% never reads 100%.
+
+    >>> m = classification_metrics(["a"] * 6 + ["b"] * 6, ["a"] * 11 + ["b"], labels=["a", "b"])
+    >>> collapse_note(m)
+    "91% of predictions are 'a' (the truth: 50%)"
+    """
+    if metrics.n < min_n:
+        return None
+    columns = [*metrics.labels, INVALID]
+    predicted = [sum(row[j] for row in metrics.confusion) for j in range(len(columns))]
+    top = max(range(len(columns)), key=predicted.__getitem__)
+    top_share = predicted[top] / metrics.n
+    truth_share = sum(metrics.confusion[top]) / metrics.n if top < len(metrics.labels) else 0.0
+    if top_share < share or truth_share >= share:
+        return None
+    amount = "all predictions" if predicted[top] == metrics.n else \
+        f"{_floor_percent(top_share)}% of predictions"
+    if columns[top] == INVALID:
+        return f"{amount} are INVALID (no label asserted)"
+    return f"{amount} are {columns[top]!r} (the truth: {_floor_percent(truth_share)}%)"
+
+
+def _floor_percent(share: float) -> int:
+    return int(share * 100 + 1e-9)  # 0.29 * 100 is 28.999...

@@ -29,10 +29,13 @@ def baseline_status(evaluation: Any) -> str:
 
 
 def notes(evaluation: Any) -> list[str]:
-    """What a reader of the table must know: failed calls, missing confidences, rules that
-    could not be judged, what the baseline test can and cannot detect."""
+    """What a reader of the table must know: predictions collapsed onto one label, failed
+    calls, missing confidences, rules that could not be judged, what the baseline test can and
+    cannot detect."""
+    from harness.metrics import collapse_note  # here: the CLI imports this module at startup
+
     name, result = evaluation.name, evaluation.result
-    lines = []
+    lines = [f"{name}: {collapsed}"] if (collapsed := collapse_note(evaluation.metrics)) else []
     if result.errors:
         lines.append(f"{name}: {len(result.errors)} of {len(result.predictions)} model calls "
                      f"failed (infrastructure, not wrong answers; metrics cover the answered "

@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import BackendError
+from harness.errors import BackendError, HarnessWarning
 from harness.models.base import BackendOptions
+from harness.models.chat_format import PLAIN_SHAPE, ChatFormat, chat_format
 from harness.models.llama_streams import StreamScorer
 from harness.records import LabelRequest, Message, ModelOutput, Usage
 
@@ -38,10 +39,8 @@ DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # of STREAM_TOKENS cells (bench/RESULTS.md); longer prompts get a one-stream context of n_ctx.
 DEFAULT_STREAMS = 4
 STREAM_TOKENS = 1024
-# Used only when a GGUF carries no chat template.
-_CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
-           "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
-           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+# Model files whose plain-format fallback was announced in this process (once each).
+_ANNOUNCED: set[Path] = set()
 
 
 def default_model_path() -> Path:
@@ -148,20 +147,29 @@ class LocalBackend:
         self._llm: Any = None
         self._guidance: Any = None
         self._scorers: dict[bool, StreamScorer] = {}  # by "long prompt"
+        self._format: ChatFormat | None = None
+        self._chat: Any = None
         self._label_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
 
     # -- protocol ---------------------------------------------------------------------------
     def identity(self) -> Mapping[str, str]:
-        return {"backend": "local", "model": self.model_path.name,
-                "sha256": _file_sha256(self.model_path),
-                "llama_cpp": importlib.metadata.version("llama-cpp-python")}
+        """The chat format joins the key only when it differs from the one every earlier cache
+        entry was made with (the GGUF template, no BOS): the shipped model's key is unchanged."""
+        identity = {"backend": "local", "model": self.model_path.name,
+                    "sha256": _file_sha256(self.model_path),
+                    "llama_cpp": importlib.metadata.version("llama-cpp-python")}
+        if self.chat_format.key:
+            identity["chat_format"] = self.chat_format.key
+        return identity
 
     def environment(self) -> Mapping[str, str]:
-        """What can move the last digits of a score on the same weights (not in cache keys)."""
+        """What can move the last digits of a score on the same weights (not in cache keys),
+        and how prompts were formatted (chat_format.py)."""
         import llama_cpp
 
         info = llama_cpp.llama_print_system_info()
-        return {"llama_cpp_python": importlib.metadata.version("llama-cpp-python"),
+        return {"chat_format": self.chat_format.describe(),
+                "llama_cpp_python": importlib.metadata.version("llama-cpp-python"),
                 "llama_system_info": (info.decode() if isinstance(info, bytes) else str(info)).strip(),
                 "n_threads": str(self.n_threads), "streams": str(self.streams),
                 "extra_buffers": "on" if os.environ.get("HARNESS_LLAMA_EXTRA_BUFFERS") == "1"
@@ -216,10 +224,32 @@ class LocalBackend:
                                   n_threads=self.n_threads, n_batch=self.n_ctx, n_ubatch=512,
                                   logits_all=False,
                                   verbose=False)
-            template = self._llm.metadata.get("tokenizer.chat_template") or _CHATML
             from jinja2.sandbox import ImmutableSandboxedEnvironment
-            self._chat = ImmutableSandboxedEnvironment().from_string(template)
+            self._chat = ImmutableSandboxedEnvironment().from_string(self.chat_format.template)
         return self._llm
+
+    @property
+    def chat_format(self) -> ChatFormat:
+        """Read from the GGUF (the vocabulary alone when the weights are not loaded yet); a
+        model without a chat template gets the plain format, announced once per file."""
+        if self._format is None:
+            if self._llm is not None:
+                self._format = _format_of(self._llm)
+            else:
+                from llama_cpp import Llama
+                with _quiet():
+                    vocab = Llama(model_path=str(self.model_path), vocab_only=True, verbose=False)
+                self._format = _format_of(vocab)
+                del vocab
+            if self._format.kind == "plain" and self.model_path not in _ANNOUNCED:
+                _ANNOUNCED.add(self.model_path)
+                bos = "BOS first; " if self._format.adds_bos else ""
+                warnings.warn(f"{self.model_path.name} has no chat template "
+                              f"(tokenizer.chat_template): prompts use the plain completion "
+                              f"format ({PLAIN_SHAPE}; {bos}never another model's chat "
+                              f"markers); run records and reports say so", HarnessWarning,
+                              stacklevel=2)
+        return self._format
 
     def scorer(self, long: bool = False) -> StreamScorer:
         """The score-mode context: `streams` streams of STREAM_TOKENS cells, or for prompts
@@ -260,30 +290,36 @@ class LocalBackend:
         raise BackendError(f"mode {request.mode!r} is not supported by the local backend")
 
     def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
-        """The chat template from the GGUF, with message contents tokenized as plain text: a
-        fixture containing `<|im_end|>` stays text and cannot end the turn."""
-        llm = self.llm
+        """The chat format (chat_format.py: the GGUF's template, or the plain fallback), with
+        message contents tokenized as plain text: a fixture containing `<|im_end|>` stays text
+        and cannot end the turn."""
+        llm, fmt = self.llm, self.chat_format
         sentinels = [f"\x00{i}\x00" for i in range(len(messages))]
         rendered = self._chat.render(
             messages=[{"role": m.role, "content": s} for m, s in zip(messages, sentinels)],
-            add_generation_prompt=True, bos_token="", eos_token="")
+            add_generation_prompt=True, bos_token=fmt.bos_token, eos_token=fmt.eos_token)
         tokens: list[int] = []
         for message, sentinel in zip(messages, sentinels):
             before, _, rendered = rendered.partition(sentinel)
             tokens += llm.tokenize(before.encode(), add_bos=False, special=True)
             tokens += llm.tokenize(message.content.encode(), add_bos=False, special=False)
-        return tokens + llm.tokenize(rendered.encode(), add_bos=False, special=True)
+        tokens += llm.tokenize(rendered.encode(), add_bos=False, special=True)
+        if fmt.adds_bos and tokens[:1] != [llm.token_bos()]:
+            tokens.insert(0, llm.token_bos())
+        return tokens
 
     def label_tokens(self, labels: tuple[str, ...]) -> dict[str, list[int]]:
         """Each label's tokens exactly as they follow the opened assistant turn."""
         if labels not in self._label_cache:
             opener = self.prompt_tokens([Message("user", "")])
+            prefix = self.chat_format.answer_prefix
             table = {}
             for label in labels:
-                joint = self.llm.tokenize(self._detok(opener).encode() + label.encode(),
+                text = (prefix + label).encode()
+                joint = self.llm.tokenize(self._detok(opener).encode() + text,
                                           add_bos=False, special=True)
                 if joint[:len(opener)] != opener:  # a merge across the boundary: score alone
-                    joint = opener + self.llm.tokenize(label.encode(), add_bos=False, special=False)
+                    joint = opener + self.llm.tokenize(text, add_bos=False, special=False)
                 table[label] = joint[len(opener):]
             self._label_cache[labels] = table
         return self._label_cache[labels]
@@ -304,7 +340,7 @@ class LocalBackend:
         result = self.llm.create_completion(
             prompt=tokens, max_tokens=request.params.max_tokens,
             temperature=request.params.temperature, seed=request.params.seed,
-            stop=["<|im_end|>"])
+            stop=list(self.chat_format.stop))
         usage = result.get("usage", {})
         return ModelOutput(raw=result["choices"][0]["text"],
                            usage=Usage(prompt_tokens=usage.get("prompt_tokens", len(tokens)),
@@ -327,15 +363,30 @@ class LocalBackend:
         lm = self._guidance
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for message in request.prompt.messages:
-                role = {"system": guidance.system, "user": guidance.user}[message.role]
-                with role():
-                    lm += message.content
-            with guidance.assistant():
-                lm += guidance.select(list(request.labels), name="label")
-        return ModelOutput(raw=str(lm["label"]),
+            if self.chat_format.kind == "plain":  # no roles: guidance would write ChatML
+                text = self._detok(self.prompt_tokens(request.prompt.messages)[
+                    1 if self.chat_format.adds_bos else 0:])  # guidance adds BOS itself
+                lm += text + guidance.select([" " + label for label in request.labels],
+                                             name="label")
+            else:
+                for message in request.prompt.messages:
+                    role = {"system": guidance.system, "user": guidance.user}[message.role]
+                    with role():
+                        lm += message.content
+                with guidance.assistant():
+                    lm += guidance.select(list(request.labels), name="label")
+        return ModelOutput(raw=str(lm["label"]).strip(),
                            usage=Usage(prompt_tokens=len(self.prompt_tokens(
                                request.prompt.messages))))
+
+
+def _format_of(llm: Any) -> ChatFormat:
+    def text(token: int) -> str:
+        return llm.detokenize([token], special=True).decode("utf-8", errors="replace") \
+            if token >= 0 else ""
+    return chat_format(llm.metadata, bos_token=text(llm.token_bos()),
+                       eos_token=text(llm.token_eos()),
+                       adds_bos=bool(llm.tokenize(b"", add_bos=True)))  # llama.cpp's own rule
 
 
 def make(rest: str, options: BackendOptions) -> LocalBackend:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.analysis import RunAnalysis
 from harness.gate import GateResult
-from harness.metrics import Metrics
+from harness.metrics import Metrics, collapse_note
 from harness.records import INVALID, Example, Prediction, PromptVersion, RunResult
 from harness.report import figures
 from harness.report.templating import environment
@@ -81,7 +81,7 @@ def write_run_report(directory: Path, result: RunResult, metrics: Metrics,
         cells=_cells(metrics, rows), rows=rows, n_rows=len(result.predictions),
         n_wrong=n_wrong, n_wrong_inlined=n_wrong_inlined, max_correct=MAX_CORRECT_PER_LABEL,
         figs=figs, files=files, coverage_table=_coverage_table(analysis),
-        error_column=ERROR_COLUMN)
+        error_column=ERROR_COLUMN, collapse=collapse_note(metrics))
     path = directory / "index.html"
     atomic_write_text(path, html)
     return path
