@@ -25,7 +25,8 @@ from harness.analysis import analyze  # noqa: E402
 from harness.gate import GateResult, check_rules  # noqa: E402
 from harness.metrics import metrics_for  # noqa: E402
 from harness.report import write_index, write_run_report  # noqa: E402
-from harness.store import write_json, write_run  # noqa: E402
+from harness.fsutil import atomic_write_json  # noqa: E402
+from harness.store import write_run  # noqa: E402
 from tests.report_helpers import synthetic_result, train_examples  # noqa: E402
 
 
@@ -51,7 +52,7 @@ def main() -> None:
         timed("records", lambda: write_run(result, metrics, directory))
         analysis = timed("analysis", lambda: analyze(result, train=train_examples(),
                                                      n_resamples=args.resamples))
-        write_json(directory / "analysis.json", analysis.as_dict())
+        atomic_write_json(directory / "analysis.json", analysis.as_dict())
         page = timed("html", lambda: write_run_report(
             directory, result, metrics, check_rules(metrics, result.task.rules),
             GateResult((), skipped="none"), analysis=analysis))

@@ -16,6 +16,7 @@ from harness.config import Settings
 from harness.gate import GateResult, check_baseline, check_rules
 from harness.datasets import load_fixture
 from harness.errors import HarnessError
+from harness.fsutil import atomic_write_json
 from harness.metrics import Metrics, metrics_for
 from harness.models import Backend, BackendOptions, get_backend
 from harness.optimizer import OptimizeConfig, OptimizeResult, optimize
@@ -25,7 +26,7 @@ from harness.records import Fixture, PromptVersion, RunResult, RunSpec
 from harness.report import write_comparison, write_index, write_optimize_report, write_run_report
 from harness.runner import run
 from harness.store import (baseline_mismatch, baseline_path, read_baseline, write_baseline,
-                           write_json, write_run)
+                           write_run)
 from harness.tasks import list_tasks, load_task
 
 
@@ -139,7 +140,7 @@ class Session:
         # evaluated examples), so it is computed here, where the fixture is at hand.
         train = load_fixture(result.task).select("train")
         analysis = analyze(result, train=train, seed=result.spec.params.seed)
-        write_json(directory / "analysis.json", analysis.as_dict())
+        atomic_write_json(directory / "analysis.json", analysis.as_dict())
         write_run_report(directory, result, evaluation.metrics, evaluation.thresholds,
                          evaluation.baseline, analysis=analysis, parents=_parents(result))
         write_index(self.report_root)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
 from harness.errors import CacheMiss
 from harness.records import SCHEMA_VERSION, LabelRequest, ModelOutput, Usage
+from harness.fsutil import atomic_write_text, is_temp_name
 
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
         "# This directory is a cache of model responses created by promptgate (harness).\n")
@@ -86,10 +85,7 @@ class Cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"raw": output.raw, "distribution": output.distribution,
                  "usage": asdict(output.usage), "meta": dict(meta or {})}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(entry, handle, ensure_ascii=False)
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(entry, ensure_ascii=False))
 
     def _prepare(self) -> None:
         if (self.directory / "CACHEDIR.TAG").exists():
@@ -131,6 +127,7 @@ class Cache:
             file.unlink(missing_ok=True)
             removed += 1
         if model is None and self.directory.is_dir():
-            for tmp in self.directory.glob("??/.tmp-*"):
-                tmp.unlink(missing_ok=True)
+            for tmp in self.directory.glob("??/.*"):
+                if is_temp_name(tmp.name):
+                    tmp.unlink(missing_ok=True)
         return removed

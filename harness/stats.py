@@ -5,6 +5,7 @@
 - `calibration`: reliability bins and expected calibration error (ECE).
 - `coverage_curve`: accuracy if only predictions at or above a confidence are auto-accepted.
 - `mcnemar_exact`: paired exact test on the examples two runs disagree on.
+- `paired_delta`: is a metric's change between two runs on the same examples beyond noise?
 
 Conventions match harness.metrics: INVALID is a prediction outside the labels (never correct, not
 a predicted-positive for any label); precision/recall with a zero denominator are 0.
@@ -102,18 +103,7 @@ def bootstrap_intervals(y_true: Sequence[str], y_pred: Sequence[str], *, labels:
                          {label: {m: zero for m in ("precision", "recall", "f1")}
                           for label in labels})
     true, pred = _encode(y_true, y_pred, labels)
-    cell = true * (k + 1) + pred
-    rng = np.random.default_rng(seed)
-    chunks = []
-    # Chunked so memory stays bounded (resamples x n indices) on large runs.
-    per_chunk = max(1, min(n_resamples, 2_000_000 // n))
-    for start in range(0, n_resamples, per_chunk):
-        b = min(per_chunk, n_resamples - start)
-        picks = cell[rng.integers(0, n, size=(b, n))]
-        offsets = (np.arange(b) * k * (k + 1))[:, None]
-        flat = np.bincount((picks + offsets).ravel(), minlength=b * k * (k + 1))
-        chunks.append(flat.reshape(b, k, k + 1))
-    scores = scores_from_confusion(np.concatenate(chunks))
+    (scores,) = _resampled_scores([true * (k + 1) + pred], k, n_resamples, seed)
     tail = (1 - confidence) / 2 * 100
 
     def interval(values: np.ndarray) -> Interval:
@@ -125,6 +115,26 @@ def bootstrap_intervals(y_true: Sequence[str], y_pred: Sequence[str], *, labels:
         overall={m: interval(scores[m]) for m in AVERAGES},
         per_label={label: {m: interval(scores[m][:, i]) for m in ("precision", "recall", "f1")}
                    for i, label in enumerate(labels)})
+
+
+def _resampled_scores(cells: Sequence[np.ndarray], k: int, n_resamples: int,
+                      seed: int) -> list[dict[str, np.ndarray]]:
+    """Metrics of `n_resamples` bootstrap resamples of the examples, one dict per cell array
+    (true * (k + 1) + predicted). Every array is resampled with the same indices, so several
+    prediction lists of the same examples stay paired."""
+    n = len(cells[0])
+    rng = np.random.default_rng(seed)
+    chunks: list[list[np.ndarray]] = [[] for _ in cells]
+    # Chunked so memory stays bounded (resamples x n indices) on large runs.
+    per_chunk = max(1, min(n_resamples, 2_000_000 // n))
+    for start in range(0, n_resamples, per_chunk):
+        b = min(per_chunk, n_resamples - start)
+        index = rng.integers(0, n, size=(b, n))
+        offsets = (np.arange(b) * k * (k + 1))[:, None]
+        for chunk, cell in zip(chunks, cells):
+            flat = np.bincount((cell[index] + offsets).ravel(), minlength=b * k * (k + 1))
+            chunk.append(flat.reshape(b, k, k + 1))
+    return [scores_from_confusion(np.concatenate(chunk)) for chunk in chunks]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,3 +246,113 @@ def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> McNem
     pvalue = 1.0 if fixed + broken == 0 else float(
         mcnemar([[both_right, broken], [fixed, both_wrong]], exact=True).pvalue)
     return McNemar(fixed, broken, both_right, both_wrong, min(pvalue, 1.0))
+
+
+# Metrics whose paired change is tested with McNemar on the flips: each is a proportion of
+# correct examples over a set that does not depend on the predictions (all examples; the
+# examples of one true label). Precision and the F1 family have prediction-dependent
+# denominators, so their flips are no binomial pair: they get the paired bootstrap.
+MCNEMAR_METRICS = ("accuracy", "recall")
+LABEL_METRICS = ("precision", "recall", "f1")
+
+
+@dataclass(frozen=True, slots=True)
+class PairedDelta:
+    """A metric before and after on the same examples, with a paired test of the change.
+    `low`/`high`: percentile-bootstrap CI of `after - before`; `pvalue`: two-sided, from exact
+    McNemar (`test == "mcnemar"`) or the paired bootstrap (`"bootstrap"`); `n`: the examples the
+    metric is computed over (a label's support for recall); `fixed`/`broken`: among those,
+    examples wrong before and right after, and the reverse."""
+
+    metric: str
+    label: str | None
+    before: float
+    after: float
+    low: float
+    high: float
+    pvalue: float
+    test: str
+    n: int
+    fixed: int
+    broken: int
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric}[{self.label}]" if self.label else self.metric
+
+
+def paired_delta(y_true: Sequence[str], pred_before: Sequence[str], pred_after: Sequence[str],
+                 *, labels: Sequence[str], metric: str, label: str | None = None,
+                 n_resamples: int = 2000, confidence: float = 0.95,
+                 seed: int = 0) -> PairedDelta:
+    """Paired test of `metric` (`label`'s, for precision/recall/f1) between two prediction
+    lists of the same examples (INVALID is a prediction outside the labels).
+
+    >>> d = paired_delta(["a"] * 20 + ["b"] * 20, ["a"] * 20 + ["b"] * 20,
+    ...                  ["b"] * 8 + ["a"] * 12 + ["b"] * 20, labels=["a", "b"], metric="accuracy")
+    >>> (round(d.delta, 2), d.broken, d.test, d.pvalue < 0.05)
+    (-0.2, 8, 'mcnemar', True)
+    """
+    labels = tuple(labels)
+    if not (len(y_true) == len(pred_before) == len(pred_after)):
+        raise ValueError(f"paired predictions differ in length: {len(y_true)}, "
+                         f"{len(pred_before)}, {len(pred_after)}")
+    if (label is None) == (metric in LABEL_METRICS):
+        raise ValueError(f"metric {metric!r} {'needs' if label is None else 'takes no'} a label")
+    if label is not None and label not in labels:
+        raise ValueError(f"label {label!r} is not one of {labels}")
+    if metric not in (*AVERAGES, *LABEL_METRICS):
+        raise ValueError(f"unknown metric {metric!r}; known: {(*AVERAGES, *LABEL_METRICS)}")
+    k = len(labels)
+    true, before = _encode(y_true, pred_before, labels)
+    _, after = _encode(y_true, pred_after, labels)
+    ok_before, ok_after = before == true, after == true
+    if label is not None and metric == "recall":
+        scope = true == labels.index(label)
+    else:
+        scope = np.ones(len(true), dtype=bool)
+    fixed = int((~ok_before & ok_after & scope).sum())
+    broken = int((ok_before & ~ok_after & scope).sum())
+    n = int(scope.sum())
+
+    def point(pred: np.ndarray) -> float:
+        counts = np.bincount(true * (k + 1) + pred, minlength=k * (k + 1)).reshape(k, k + 1)
+        scores = scores_from_confusion(counts)
+        return float(scores[metric][labels.index(label)] if label else scores[metric])
+
+    value_before, value_after = point(before), point(after)
+    if len(true) == 0 or fixed + broken == 0 and np.array_equal(before, after):
+        return PairedDelta(metric, label, value_before, value_after, 0.0, 0.0, 1.0,
+                           "mcnemar" if metric in MCNEMAR_METRICS else "bootstrap", n, 0, 0)
+    resampled = _resampled_scores([true * (k + 1) + before, true * (k + 1) + after], k,
+                                  n_resamples, seed)
+    pick = (lambda s: s[metric][:, labels.index(label)]) if label else (lambda s: s[metric])
+    deltas = pick(resampled[1]) - pick(resampled[0])
+    tail = (1 - confidence) / 2 * 100
+    low, high = (float(v) for v in np.percentile(deltas, [tail, 100 - tail]))
+    if metric in MCNEMAR_METRICS:
+        pvalue, test = mcnemar_exact(ok_before[scope], ok_after[scope]).pvalue, "mcnemar"
+    else:
+        pvalue = float(min(1.0, 2 * min((deltas <= 0).mean(), (deltas >= 0).mean())))
+        test = "bootstrap"
+    return PairedDelta(metric, label, value_before, value_after, low, high, pvalue, test, n,
+                       fixed, broken)
+
+
+def min_significant_flips(alpha: float) -> int:
+    """The fewest flips, all in one direction, that exact McNemar calls significant at `alpha`
+    (two-sided p = 2 * 0.5**k). Fewer examples than this can never show a change.
+
+    >>> min_significant_flips(0.05), min_significant_flips(0.01)
+    (6, 8)
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    k = 1
+    while 2 * 0.5 ** k >= alpha:
+        k += 1
+    return k

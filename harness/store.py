@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.errors import UsageError
+from harness.fsutil import atomic_write_json
 from harness.metrics import Metrics
 from harness.records import SCHEMA_VERSION, RunResult, Usage
-
-
-def write_json(path: Path, data: object) -> None:
-    """Atomic write: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-    os.replace(tmp, path)
 
 
 def spec_block(result: RunResult) -> dict:
@@ -95,7 +84,7 @@ def write_run(result: RunResult, metrics: Metrics, directory: Path) -> Path:
                    "critical": example.critical, "line": example.line}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     write_results_csv(directory / "results.csv", result)
-    write_json(directory / "metrics.json", {"spec": spec_block(result), "metrics": metrics.as_dict()})
+    atomic_write_json(directory / "metrics.json", {"spec": spec_block(result), "metrics": metrics.as_dict()})
     return directory
 
 
@@ -178,7 +167,7 @@ def read_baseline(path: Path) -> dict | None:
 def write_baseline(path: Path, result: RunResult, metrics: Metrics,
                    critical: Mapping[str, bool]) -> None:
     spec = spec_block(result)
-    write_json(path, {
+    atomic_write_json(path, {
         "schema": SCHEMA_VERSION,
         "task": spec["task"], "version": spec["version"], "model": spec["model"],
         "model_sha256": result.model_identity.get("sha256", ""),

@@ -12,7 +12,8 @@ from harness.metrics import metrics_for
 from harness.records import (INVALID, Example, Label, Prediction, PromptVersion, RenderedPrompt,
                              Message, Rule, RunResult, RunSpec, TaskSpec)
 from harness.report import write_run_report
-from harness.store import write_json, write_run
+from harness.fsutil import atomic_write_json
+from harness.store import write_run
 
 LABELS = ("Objective", "Subjective")
 
@@ -72,7 +73,7 @@ def write_synthetic_report(report_root: Path, result: RunResult,
     write_run(result, metrics, directory)
     analysis = analyze(result, train=train if train is not None else train_examples(),
                        n_resamples=200)
-    write_json(directory / "analysis.json", analysis.as_dict())
+    atomic_write_json(directory / "analysis.json", analysis.as_dict())
     write_run_report(directory, result, metrics, check_rules(metrics, result.task.rules),
                      GateResult((), skipped="no baseline"), analysis=analysis)
     return directory

@@ -104,3 +104,49 @@ def test_mcnemar_matches_the_exact_binomial_test_and_is_symmetric():
     assert result.pvalue == pytest.approx(binomtest(3, 15, 0.5).pvalue)
     assert mcnemar_exact(b, a).pvalue == pytest.approx(result.pvalue)
     assert mcnemar_exact(a, a).pvalue == 1.0
+
+
+def test_paired_delta_identical_predictions_is_no_change():
+    from harness.stats import paired_delta
+    y = ["a", "b"] * 10
+    d = paired_delta(y, y, y, labels=["a", "b"], metric="macro_f1")
+    assert (d.delta, d.pvalue, d.fixed, d.broken) == (0.0, 1.0, 0, 0)
+
+
+def test_paired_delta_one_flip_in_a_small_label_is_noise():
+    from harness.stats import paired_delta
+    y = ["a"] * 12 + ["b"] * 58
+    before = list(y)
+    after = ["b"] + y[1:]  # one of 12 'a' examples flips
+    d = paired_delta(y, before, after, labels=["a", "b"], metric="recall", label="a")
+    assert d.n == 12 and d.broken == 1 and d.fixed == 0
+    assert round(d.delta, 3) == round(-1 / 12, 3)
+    assert d.pvalue == 1.0 and d.test == "mcnemar"
+
+
+def test_paired_delta_real_drop_is_significant_for_bootstrap_metrics():
+    from harness.stats import paired_delta
+    rng = np.random.default_rng(1)
+    y = list(rng.choice(["a", "b", "c"], size=300))
+    before = list(y)
+    after = [("b" if t == "a" else "c" if t == "b" else "a") if i % 4 == 0 else t
+             for i, t in enumerate(y)]  # a quarter of the examples broken
+    d = paired_delta(y, before, after, labels=["a", "b", "c"], metric="macro_f1")
+    assert d.test == "bootstrap" and d.delta < -0.15
+    assert d.high < 0 and d.pvalue < 0.01
+    assert d.low <= d.delta <= d.high
+
+
+def test_paired_delta_rejects_mismatched_input():
+    from harness.stats import paired_delta
+    with pytest.raises(ValueError, match="needs a label"):
+        paired_delta(["a"], ["a"], ["a"], labels=["a"], metric="recall")
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_delta(["a"], ["a"], [], labels=["a"], metric="accuracy")
+
+
+def test_min_significant_flips_matches_mcnemar():
+    from harness.stats import mcnemar_exact, min_significant_flips
+    k = min_significant_flips(0.05)
+    assert mcnemar_exact([True] * k, [False] * k).pvalue < 0.05
+    assert mcnemar_exact([True] * (k - 1), [False] * (k - 1)).pvalue >= 0.05

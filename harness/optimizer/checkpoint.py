@@ -13,7 +13,7 @@ from typing import Any
 from harness.errors import UsageError
 from harness.optimizer.records import (Candidate, CandidateEval, IterationLog, OptimizeConfig,
                                        candidate_from, eval_from, iteration_from, to_json)
-from harness.store import write_json
+from harness.fsutil import atomic_write_json
 
 CHECKPOINT = "checkpoint.json"
 LOG = "log.jsonl"
@@ -64,7 +64,7 @@ class State:
 
 
 def save(directory: Path, state: State) -> None:
-    write_json(directory / CHECKPOINT, state.to_json())
+    atomic_write_json(directory / CHECKPOINT, state.to_json())
 
 
 def append_log(directory: Path, kind: str, record: Any) -> None:

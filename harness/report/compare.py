@@ -9,6 +9,7 @@ from pathlib import Path
 
 from harness.comparison import OVERALL, Comparison, compare_runs
 from harness.report.templating import environment
+from harness.fsutil import atomic_write_text
 
 MAX_FLIPS_INLINE = 500
 
@@ -31,5 +32,5 @@ def write_comparison(report_root: Path, refs: Sequence[str | Path], *,
                                                              comparison.paired)),
         overall=OVERALL, links=links, max_flips=MAX_FLIPS_INLINE,
         index_link=Path(os.path.relpath(report_root / "index.html", path.parent)).as_posix())
-    path.write_text(html, encoding="utf-8")
+    atomic_write_text(path, html)
     return path

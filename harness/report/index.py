@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.report import figures
 from harness.report.templating import environment
 from harness.store import list_runs
+from harness.fsutil import atomic_write_text
 
 MAX_RUNS_LISTED = 2000
 
@@ -49,7 +50,5 @@ def write_index(report_root: Path) -> Path:
         comparisons=[p.relative_to(report_root).as_posix() for p in comparisons])
     report_root.mkdir(parents=True, exist_ok=True)
     path = report_root / "index.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)  # a browser refreshing mid-write never sees half a page
+    atomic_write_text(path, html)  # a browser refreshing mid-write never sees half a page
     return path

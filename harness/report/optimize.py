@@ -15,6 +15,7 @@ import jinja2
 
 from harness.optimizer import OptimizeResult
 from harness.records import INVALID
+from harness.fsutil import atomic_write_text
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("harness.report", "templates"),
@@ -111,5 +112,5 @@ def write_optimize_report(directory: Path, result: OptimizeResult) -> Path:
                 ("test", result.start_test, result.winner_test)])
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "index.html"
-    path.write_text(html, encoding="utf-8")
+    atomic_write_text(path, html)
     return path

@@ -17,6 +17,7 @@ from harness.records import INVALID, Example, Prediction, PromptVersion, RunResu
 from harness.report import figures
 from harness.report.templating import environment
 from harness.store import spec_block
+from harness.fsutil import atomic_write_text
 
 MAX_ERRORS_INLINE = 1000
 MAX_CORRECT_PER_LABEL = 25
@@ -82,7 +83,7 @@ def write_run_report(directory: Path, result: RunResult, metrics: Metrics,
         figs=figs, files=files, coverage_table=_coverage_table(analysis),
         error_column=ERROR_COLUMN)
     path = directory / "index.html"
-    path.write_text(html, encoding="utf-8")
+    atomic_write_text(path, html)
     return path
 
 
