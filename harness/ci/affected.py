@@ -18,7 +18,7 @@ from jinja2 import nodes
 from jinja2.exceptions import TemplateNotFound
 
 from harness.ci.git import changed_paths, list_at, read_at, resolve_ref
-from harness.ci.records import (AFFECTED, DELETED, NEW, UNAFFECTED, ChangeSet, FileChange,
+from harness.ci.records import (AFFECTED, DELETED, NEW, UNAFFECTED, ChangeSet,
                                 VersionChange)
 from harness.demos import SIDECAR_SUFFIX
 from harness.errors import HarnessError
