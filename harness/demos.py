@@ -41,8 +41,18 @@ def read_sidecar(path: Path, *, input_fields: Sequence[str],
                  labels: Sequence[str]) -> Demonstrations:
     """Validated: errors name the file, the entry and what is wrong."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
+        raise TemplateError(f"{path}: cannot read demonstrations: {exc}") from None
+    return parse_sidecar(text, path, input_fields=input_fields, labels=labels)
+
+
+def parse_sidecar(text: str, path: Path | str, *, input_fields: Sequence[str],
+                  labels: Sequence[str]) -> Demonstrations:
+    """A sidecar's content (e.g. read from git); `path` names it in errors."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
         raise TemplateError(f"{path}: cannot read demonstrations: {exc}") from None
     if not isinstance(data, dict) or data.get("kind") not in KINDS:
         raise TemplateError(f"{path}: expected an object with kind one of {', '.join(KINDS)}")

@@ -11,16 +11,21 @@ pasted into template source, so a review containing `{{ price }}` stays literal 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
 
-from harness.demos import DemoSelector, read_sidecar, sidecar_path, to_json
+from harness.demos import (SIDECAR_SUFFIX, DemoSelector, parse_sidecar, read_sidecar, sidecar_path,
+                           to_json)
 from harness.errors import TemplateError, UsageError
 from harness.records import (Demonstrations, Example, Message, PromptVersion, RenderedPrompt,
                              TaskSpec)
@@ -32,23 +37,35 @@ _VERSION = re.compile(r"^v(\d+)\.jinja$")
 
 class _Loader(jinja2.FileSystemLoader):
     """Templates from the prompt folder, plus in-memory sources (a candidate version that is
-    not yet a file) which take precedence under their name."""
+    not yet a file) which take precedence under their name. With `disk=False` only the
+    in-memory sources exist (a version read from another git commit must not pick up a
+    template from the working tree)."""
 
-    def __init__(self, prompt_dir: Path, overrides: dict[str, str] | None = None) -> None:
+    def __init__(self, prompt_dir: Path, overrides: Mapping[str, str] | None = None, *,
+                 disk: bool = True) -> None:
         super().__init__(prompt_dir)
-        self.overrides = dict(overrides or {})
+        self.overrides = {template_key(k): v for k, v in (overrides or {}).items()}
+        self.disk = disk
 
     def get_source(self, environment, template):  # type: ignore[no-untyped-def]
-        if template in self.overrides:
-            source = self.overrides[template]
-            return source, str(Path(self.searchpath[0]) / template), lambda: True
+        key = template_key(template)
+        if key in self.overrides:
+            return self.overrides[key], str(Path(self.searchpath[0]) / key), lambda: True
+        if not self.disk:
+            raise jinja2.TemplateNotFound(template)
         return super().get_source(environment, template)
 
 
-def _environment(prompt_dir: Path, overrides: dict[str, str] | None = None
-                 ) -> SandboxedEnvironment:
+def template_key(name: str) -> str:
+    """A template name as the loader resolves it: `./a//b.jinja` -> `a/b.jinja`; `..` is
+    refused (TemplateNotFound), as Jinja's file loader does."""
+    return "/".join(split_template_path(name))
+
+
+def _environment(prompt_dir: Path, overrides: Mapping[str, str] | None = None, *,
+                 disk: bool = True) -> SandboxedEnvironment:
     return SandboxedEnvironment(
-        loader=_Loader(prompt_dir, overrides),
+        loader=_Loader(prompt_dir, overrides, disk=disk),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # prompts are not HTML
         keep_trailing_newline=False,
@@ -69,7 +86,14 @@ def next_version(task: TaskSpec) -> str:
     return f"v{int(versions[-1][1:]) + 1}" if versions else "v1"
 
 
-def load_version(task: TaskSpec, name: str) -> PromptVersion:
+def load_version(task: TaskSpec, name: str, *,
+                 files: Mapping[str, bytes] | None = None) -> PromptVersion:
+    """Version `name` from the prompt folder on disk, or, with `files`, from exactly those
+    files (name relative to the prompt folder -> content, e.g. the folder at another git commit:
+    templates `*.jinja` and sidecars `*.demos.json`); then nothing is read from disk, and the
+    version renders with those templates only."""
+    if files is not None:
+        return _version_from_files(task, name, files)
     path = task.prompt_dir / f"{name}.jinja"
     if not path.is_file():
         known = list_versions(task)
@@ -83,6 +107,46 @@ def load_version(task: TaskSpec, name: str) -> PromptVersion:
     demos = read_sidecar(demos_path, input_fields=task.input_fields,
                          labels=task.label_names) if demos_path else None
     return _version(task, name, chain, demos, demos_path.read_bytes() if demos_path else None)
+
+
+def _version_from_files(task: TaskSpec, name: str, files: Mapping[str, bytes]) -> PromptVersion:
+    files = {template_key(k): v for k, v in files.items()}
+    sources = {n: _text(task, n, blob) for n, blob in files.items() if n.endswith(".jinja")}
+    if f"{name}.jinja" not in sources:
+        known = sorted(n.removesuffix(".jinja") for n in sources if _VERSION.match(n))
+        raise UsageError(f"unknown prompt version {name!r} for task {task.name!r}; versions "
+                         f"given: {', '.join(known) or 'none'}")
+    env = _environment(task.prompt_dir, sources, disk=False)
+    chain = _chain(env, f"{name}.jinja")
+    sidecar = next((s for n, _ in chain
+                    if (s := n.removesuffix(".jinja") + SIDECAR_SUFFIX) in files), None)
+    demos = None
+    if sidecar is not None:
+        demos = parse_sidecar(_text(task, sidecar, files[sidecar]), task.prompt_dir / sidecar,
+                              input_fields=task.input_fields, labels=task.label_names)
+    version = _version(task, name, chain, demos, files[sidecar] if sidecar else None)
+    return replace(version, sources=tuple(sorted(sources.items())))
+
+
+def _text(task: TaskSpec, name: str, blob: bytes) -> str:
+    # Decoded exactly as reading the file from disk would (UTF-8, universal newlines), so the
+    # content hash matches the same file on disk.
+    try:
+        return io.TextIOWrapper(io.BytesIO(blob), encoding="utf-8").read()
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"{task.prompt_dir / name}: not UTF-8 text ({exc.reason} at byte "
+                            f"{exc.start})") from None
+
+
+def parse_template(prompt_dir: Path, name: str, source: str) -> nodes.Template:
+    """The Jinja AST of one template as the renderer parses it; a syntax error names the file
+    and line."""
+    env = _environment(prompt_dir, disk=False)
+    try:
+        return env.parse(source, name=name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{_where(env, name, exc.lineno)}: syntax error: {exc.message}"
+                            ) from None
 
 
 def version_from_source(task: TaskSpec, name: str, source: str,
@@ -143,7 +207,10 @@ class Renderer:
     def __init__(self, task: TaskSpec, version: PromptVersion) -> None:
         self.task = task
         self.version = version
-        self._env = _environment(task.prompt_dir, {version.path.name: version.source})
+        # A version read from another commit carries every template it may load (`sources`).
+        self._env = _environment(task.prompt_dir,
+                                 {**dict(version.sources or ()), version.path.name: version.source},
+                                 disk=version.sources is None)
         self._demos = DemoSelector(version.demonstrations)
         try:
             self._template = self._env.get_template(version.path.name)

@@ -137,6 +137,9 @@ class PromptVersion:
     content_hash: str  # covers this template, every parent it extends, and its demonstrations
     # From the sidecar `vN.demos.json` (or the nearest parent's), or given to an in-memory version.
     demonstrations: Demonstrations | None = None
+    # Every template the version may load, (name relative to the prompt folder, source), when it
+    # was read from elsewhere than the prompt folder (another git commit); None: from the folder.
+    sources: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
