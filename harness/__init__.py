@@ -44,6 +44,9 @@ _LAZY = {
     "Cache": "harness.cache",
     "wording": "harness.wording",
     "labelstudio": "harness.labelstudio",
+    "check_changes": "harness.cigate",
+    "markdown_summary": "harness.ci.summary",
+    "junit_xml": "harness.ci.junit",
 }
 
 __all__ = [

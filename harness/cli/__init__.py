@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from harness import HarnessError
-from harness.cli import cache, evaluate, ls, optimize, report
+from harness.cli import cache, ci, evaluate, ls, optimize, report
 from harness.cli._common import EXIT_USAGE
 
-COMMANDS = (evaluate, report, optimize, cache, ls)
+COMMANDS = (evaluate, ci, report, optimize, cache, ls)
 
 
 def _parser() -> argparse.ArgumentParser:

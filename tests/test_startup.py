@@ -1,0 +1,34 @@
+"""Cheap startup: importing the CLI or the pytest plugin loads none of the heavy libraries (every
+pytest run of a venv with harness installed imports the plugin)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("sklearn", "matplotlib", "statsmodels", "scipy", "pandas", "numpy", "llama_cpp",
+         "guidance", "openai", "label_studio_sdk", "jinja2")
+
+
+def test_cli_and_plugin_import_no_heavy_library():
+    code = ("import sys, harness.cli, harness.pytest_plugin; "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_public_api_names_load_on_first_use():
+    code = ("import sys, harness; assert 'sklearn' not in sys.modules; "
+            "harness.Session; assert 'harness.api' in sys.modules; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_cli_copies_of_label_studio_constants_match_the_library():
+    from harness.cli import ls as cli_ls
+    from harness.labelstudio import STRATEGIES
+    from harness.labelstudio.client import KEY_ENV, URL_ENV
+
+    assert cli_ls.STRATEGIES == STRATEGIES
+    assert (cli_ls.URL_ENV, cli_ls.KEY_ENV) == (URL_ENV, KEY_ENV)
