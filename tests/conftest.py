@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+# The library loads numpy, scikit-learn and matplotlib lazily. pytester's in-process runs drop
+# every module first imported inside them, and a half re-imported matplotlib then breaks
+# (`'Figure' object has no attribute 'items'`): load them once here, outside any inner run.
+import harness.api  # noqa: F401,E402
+import harness.report  # noqa: F401,E402
+
 REPO = Path(__file__).resolve().parent.parent
 
 
