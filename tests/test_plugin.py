@@ -76,14 +76,20 @@ def test_baseline_round_trip_and_regression(project):
     project.runpytest(*args, "--update-baseline").assert_outcomes(passed=1)
     path = project.path / "evals" / "baselines" / "subjectivity" / "v2.json"
     baseline = json.loads(path.read_text())
-    assert baseline["mode"] == "score" and baseline["limit"] == 8
+    assert baseline["run"]["mode"] == "score" and baseline["run"]["limit"] == 8
+    assert len(baseline["outcomes"]) == 8 and baseline["run"]["environment"]["cpu"]
     project.runpytest(*args).assert_outcomes(passed=1)
-    baseline["metrics"]["macro_f1"] += 0.2  # pretend the accepted run was much better
+    wrong = [o["id"] for o in baseline["outcomes"] if not o["correct"]]
+    assert wrong, "the 135M model is expected to miss some of 8 examples"
+    for o in baseline["outcomes"]:  # pretend the accepted run got every example right
+        o["predicted"], o["correct"] = o["expected"], True
     path.write_text(json.dumps(baseline))
-    result = project.runpytest(*args)
+    # The point rule (strict) fails the drop and lists the examples that broke.
+    result = project.runpytest(*args, "--harness-strict-baseline")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*regressed against its baseline*",
-                                 "*macro_f1 vs baseline*tolerance 0.05*"])
+                                 "*vs baseline*tolerance 0.05*",
+                                 f"*broken ({len(wrong)})*", f"*{wrong[0]}:*"])
     # A run with other settings is not compared against it, and says why.
     result = project.runpytest(*args, "--mode", "constrained")
     result.assert_outcomes(skipped=1)
@@ -134,4 +140,4 @@ def test_failed_model_calls_give_their_own_exit_status(project, monkeypatch):
 
     assert result.ret == EXIT_MODEL_ERRORS
     result.stdout.fnmatch_lines(["*model calls failed (infrastructure errors, not wrong answers)*",
-                                 "*subjectivity/v2: 3 model calls FAILED*"])
+                                 "*subjectivity/v2: 3 of 3 model calls failed (infrastructure, not wrong answers*"])
