@@ -8,16 +8,58 @@ model call, so a user fixes the file in one pass.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from harness.errors import DatasetError
+from harness.errors import DatasetError, warn
+from harness.inputs import strictjson
+from harness.inputs.text import BadInput, decode_utf8, did_you_mean, lines, read_limited, shorten
 from harness.records import SPLITS, Example, Fixture, SplitSpec, TaskSpec
 
 MAX_REPORTED = 20
-_ROW_KEYS = {"id", "label", "split", "critical"}
+MAX_LINE_BYTES = 1 << 20  # 1 MiB: a row this long is a mistake (or an attack), not a prompt input
+MAX_FILE_BYTES = 256 << 20  # 256 MiB
+_ROW_KEYS = ("id", "label", "split", "critical", "provenance")
+
+
+def free_form(key: str) -> bool:
+    """Keys the loader never warns about: `meta` and anything starting with `_`."""
+    return key == "meta" or key.startswith("_")
+
+
+def jsonl_rows(path: Path, raw: bytes | None = None
+               ) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line, row, None) or (line, None, problem) for every non-blank line. Lines end at "\n"
+    only (a JSON string may hold U+0085 or U+2028); each line is bounded, strict UTF-8 and
+    strict JSON (harness.inputs.strictjson). A file over the size limit raises DatasetError."""
+    if raw is None:
+        try:
+            raw = read_limited(path, MAX_FILE_BYTES, "the dataset file")
+        except BadInput as exc:
+            raise DatasetError(exc.message, path=path) from None
+    bad = 0
+    for number, offset, line in lines(raw):
+        if len(line) > MAX_LINE_BYTES:
+            yield number, None, (f"the line is {len(line):,} bytes; the limit is "
+                                 f"{MAX_LINE_BYTES:,} bytes per line")
+            continue
+        if not line.strip():
+            continue
+        try:
+            # Past the reported problems, skip the slow pass that finds the column.
+            row = strictjson.loads(decode_utf8(line, base_offset=offset, strip_bom=number == 1),
+                                   locate=bad < MAX_REPORTED)
+        except BadInput as exc:
+            bad += 1
+            yield number, None, exc.message
+            continue
+        if not isinstance(row, dict):
+            yield number, None, f"expected a JSON object, got {type(row).__name__}"
+            continue
+        yield number, row, None
 
 
 def load_fixture(task: TaskSpec, path: Path | None = None) -> Fixture:
@@ -25,15 +67,24 @@ def load_fixture(task: TaskSpec, path: Path | None = None) -> Fixture:
     path = path or task.dataset
     if not path.is_file():
         raise DatasetError(f"dataset file not found (set `dataset:` in {task.path})", path=path)
-    raw = path.read_bytes()
+    try:
+        raw = read_limited(path, MAX_FILE_BYTES, "the dataset file")
+    except BadInput as exc:
+        raise DatasetError(exc.message, path=path) from None
     problems: list[tuple[int, str, str | None]] = []
     examples: list[Example] = []
     first_line: dict[str, int] = {}
+    known = set(_ROW_KEYS) | set(task.input_fields)
+    unknown: dict[str, list[int]] = {}  # key -> [first line, rows]
 
-    for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
+    for number, row, problem in jsonl_rows(path, raw):
+        if row is None:
+            problems.append((number, str(problem), None))
             continue
-        example = _parse_row(line, number, task, problems)
+        for key in row:
+            if key not in known and not free_form(key):
+                unknown.setdefault(key, [number, 0])[1] += 1
+        example = _parse_row(row, number, task, problems)
         if example is None:
             continue
         if example.id in first_line:
@@ -43,16 +94,24 @@ def load_fixture(task: TaskSpec, path: Path | None = None) -> Fixture:
         first_line[example.id] = number
         examples.append(example)
 
+    notes = [(line, f"unknown key {shorten(key)}{did_you_mean(key, sorted(known))} (in {count} "
+                    f"row(s); ignored; keys starting with '_' and 'meta' are free-form)")
+             for key, (line, count) in unknown.items()]
     if problems:
+        # An unknown key often explains an error ('labl' -> missing 'label'): show both.
+        problems.extend((line, note, None) for line, note in notes)
+        problems.sort(key=lambda p: p[0])
         number, message, case_id = problems[0]
-        lines = [f"{path}:{n}: {m}" for n, m, _ in problems[:MAX_REPORTED]]
+        lines_ = [f"{path}:{n}: {m}" for n, m, _ in problems[:MAX_REPORTED]]
         more = len(problems) - MAX_REPORTED
         if more > 0:
-            lines.append(f"... and {more} more")
-        summary = f"{len(problems)} problem(s) in the dataset:\n  " + "\n  ".join(lines) \
+            lines_.append(f"... and {more} more")
+        summary = f"{len(problems)} problem(s) in the dataset:\n  " + "\n  ".join(lines_) \
             if len(problems) > 1 else message
         raise DatasetError(summary, path=path, line=None if len(problems) > 1 else number,
                            case_id=case_id)
+    for line, note in notes:
+        warn(f"{path}:{line}: {note}")
     if not examples:
         raise DatasetError("the dataset has no examples", path=path)
 
@@ -60,19 +119,10 @@ def load_fixture(task: TaskSpec, path: Path | None = None) -> Fixture:
                    content_hash=hashlib.sha256(raw).hexdigest())
 
 
-def _parse_row(line: str, number: int, task: TaskSpec,
+def _parse_row(row: dict[str, Any], number: int, task: TaskSpec,
                problems: list[tuple[int, str, str | None]]) -> Example | None:
     def bad(message: str, case_id: str | None = None) -> None:
         problems.append((number, message, case_id))
-
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        bad(f"invalid JSON: {exc.msg} (column {exc.colno})")
-        return None
-    if not isinstance(row, dict):
-        bad(f"expected a JSON object, got {type(row).__name__}")
-        return None
 
     case_id = row.get("id")
     if not isinstance(case_id, (str, int)) or isinstance(case_id, bool) or str(case_id) == "":
@@ -100,22 +150,22 @@ def _parse_row(line: str, number: int, task: TaskSpec,
     if label is None:
         bad("missing 'label'", case_id)
         return None
-    if label not in task.label_names:
+    if not isinstance(label, str) or label not in task.label_names:
         hint = ""
         close = [n for n in task.label_names if n.lower() == str(label).strip().lower()]
         if close:
             hint = f" (did you mean {close[0]!r}?)"
-        bad(f"label {label!r} is not one of {', '.join(task.label_names)} "
+        bad(f"label {shorten(label)} is not one of {', '.join(task.label_names)} "
             f"({task.path.name}){hint}", case_id)
         return None
 
-    split = row.get("split")
-    if split is not None and split not in SPLITS:
-        bad(f"split {split!r} is not one of {', '.join(SPLITS)}", case_id)
+    split = row.get("split")  # null = absent (what pandas writes for a missing value)
+    if split is not None and (not isinstance(split, str) or split not in SPLITS):
+        bad(f"split {shorten(split)} is not one of {', '.join(SPLITS)}", case_id)
         return None
     critical = row.get("critical", False)
     if not isinstance(critical, bool):
-        bad(f"'critical' must be true or false, got {critical!r}", case_id)
+        bad(f"'critical' must be true or false, got {shorten(critical)}", case_id)
         return None
 
     return Example(id=case_id, inputs=inputs, label=label, split=split or "", line=number,
@@ -148,10 +198,29 @@ def _rank(seed: int, case_id: str) -> str:
 def read_jsonl_rows(path: Path) -> list[dict]:
     """Plain rows of a JSONL file (for tools that write fixtures); errors name file:line."""
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"invalid JSON: {exc.msg}", path=path, line=number) from exc
+    for number, row, problem in jsonl_rows(path):
+        if row is None:
+            raise DatasetError(str(problem), path=path, line=number)
+        rows.append(row)
     return rows
+
+
+def representative(examples: Sequence[Example], n: int | None, seed: int) -> tuple[Example, ...]:
+    """The first `n` examples of a seeded, stratified order (what `--limit N` evaluates), kept
+    in their original order. The order takes one example of every label first, then each label
+    in proportion to its share; within a label the order is by a hash of (seed, id), so adding
+    rows leaves the relative order of the others alone and a label-sorted file still gives a
+    sample of every label."""
+    examples = tuple(examples)
+    if n is None or n >= len(examples):
+        return examples
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, example in enumerate(examples):
+        groups[example.label].append(index)
+    keyed = []
+    for label, indices in groups.items():
+        indices.sort(key=lambda i: (_rank(seed, f"limit:{examples[i].id}"), i))
+        keyed.extend(((position / len(indices), label, index)
+                      for position, index in enumerate(indices)))
+    chosen = {index for _, _, index in sorted(keyed)[:max(n, 0)]}
+    return tuple(e for i, e in enumerate(examples) if i in chosen)

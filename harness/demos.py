@@ -13,13 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import TemplateError
+from harness.errors import TemplateError, warn
+from harness.inputs import strictjson
+from harness.inputs.text import BadInput, decode_utf8, did_you_mean, read_limited, shorten
 from harness.records import Demonstrations, Example
 
 KINDS = ("fixed", "knn")
 SIDECAR_SUFFIX = ".demos.json"
 # Long tickets would crowd a 2k-token context: each shown input field is cut to this many chars.
 MAX_FIELD_CHARS = 240
+MAX_SIDECAR_BYTES = 16 << 20  # 16 MiB
+MAX_K = 1000  # neighbours per input; more would not fit any prompt
 
 
 def sidecar_path(template: Path) -> Path:
@@ -39,11 +43,12 @@ def write_sidecar(path: Path, demos: Demonstrations) -> None:
 
 def read_sidecar(path: Path, *, input_fields: Sequence[str],
                  labels: Sequence[str]) -> Demonstrations:
-    """Validated: errors name the file, the entry and what is wrong."""
+    """Validated and bounded: errors name the file, the line or entry and what is wrong."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:
-        raise TemplateError(f"{path}: cannot read demonstrations: {exc}") from None
+        text = decode_utf8(read_limited(path, MAX_SIDECAR_BYTES, "the demonstrations file"))
+    except BadInput as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise TemplateError(f"{where}: cannot read demonstrations: {exc.message}") from None
     return parse_sidecar(text, path, input_fields=input_fields, labels=labels)
 
 
@@ -51,32 +56,51 @@ def parse_sidecar(text: str, path: Path | str, *, input_fields: Sequence[str],
                   labels: Sequence[str]) -> Demonstrations:
     """A sidecar's content (e.g. read from git); `path` names it in errors."""
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise TemplateError(f"{path}: cannot read demonstrations: {exc}") from None
+        if len(text) > MAX_SIDECAR_BYTES:
+            raise BadInput(f"over the limit of {MAX_SIDECAR_BYTES:,} bytes")
+        data = strictjson.loads(text)
+    except BadInput as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise TemplateError(f"{where}: cannot read demonstrations: {exc.message}") from None
     if not isinstance(data, dict) or data.get("kind") not in KINDS:
         raise TemplateError(f"{path}: expected an object with kind one of {', '.join(KINDS)}")
+    _warn_unknown(path, "", data, ("kind", "k", "examples"))
     k = data.get("k", 0)
-    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-        raise TemplateError(f"{path}: k must be a non-negative integer, got {k!r}")
+    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_K:
+        raise TemplateError(f"{path}: k must be an integer in 0..{MAX_K}, got {shorten(k)}")
     rows = data.get("examples")
     if not isinstance(rows, list):
         raise TemplateError(f"{path}: 'examples' must be a list")
-    examples = []
+    examples, seen = [], set()
     for i, row in enumerate(rows):
         where = f"{path}: examples[{i}]"
         if not isinstance(row, dict) or not isinstance(row.get("inputs"), dict):
             raise TemplateError(f"{where}: expected {{id, inputs, label}}")
+        _warn_unknown(path, f"examples[{i}].", row, ("id", "inputs", "label"))
         missing = [f for f in input_fields if not isinstance(row["inputs"].get(f), str)]
         if missing:
             raise TemplateError(f"{where}: input field {missing[0]!r} missing or not text")
-        if row.get("label") not in labels:
-            raise TemplateError(f"{where}: label {row.get('label')!r} is not one of "
+        label = row.get("label")
+        if not isinstance(label, str) or label not in labels:
+            raise TemplateError(f"{where}: label {shorten(label)} is not one of "
                                 f"{', '.join(labels)}")
-        examples.append(Example(id=str(row.get("id", i)), inputs={f: row["inputs"][f] for f in
-                                                                  input_fields},
-                                label=row["label"], split="train", line=0))
+        case_id = row.get("id", i)
+        if not isinstance(case_id, (str, int)) or isinstance(case_id, bool):
+            raise TemplateError(f"{where}: id must be text or an integer, got {shorten(case_id)}")
+        if str(case_id) in seen:
+            raise TemplateError(f"{where}: duplicate id {str(case_id)!r}")
+        seen.add(str(case_id))
+        examples.append(Example(id=str(case_id), inputs={f: row["inputs"][f] for f in
+                                                         input_fields},
+                                label=label, split="train", line=0))
     return Demonstrations(kind=data["kind"], examples=tuple(examples), k=k)
+
+
+def _warn_unknown(path: Path, prefix: str, row: dict, known: tuple[str, ...]) -> None:
+    for key in row:
+        if key not in known:
+            warn(f"{path}: {prefix[:-1] or 'top level'}: unknown key {shorten(key)}"
+                 f"{did_you_mean(key, known)} (ignored)")
 
 
 def example_text(example: Example) -> str:

@@ -3,6 +3,9 @@ the fix, so a user never has to read a traceback to know what to change."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -40,4 +43,34 @@ class CacheMiss(HarnessError):
 
 
 class HarnessWarning(UserWarning):
-    """A non-fatal problem a user should know about (e.g. a fallback the harness chose)."""
+    """A problem that does not stop the run (an unknown key, most likely a typo). The message names
+    the place like an error does; `strict_warnings()` turns it into one."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(HarnessWarning(message), stacklevel=3)
+
+
+@contextmanager
+def strict_warnings() -> Iterator[None]:
+    """Strict mode (`--strict`): inside this block the first HarnessWarning stops the run as a
+    UsageError with the same message. Other warnings are left alone."""
+    with warnings.catch_warnings():
+        # catch_warnings + a new filter also resets the "already shown" registries, so a warning
+        # printed once outside strict mode still raises inside it.
+        warnings.simplefilter("error", HarnessWarning)
+        try:
+            yield
+        except HarnessWarning as exc:
+            raise UsageError(f"{exc} (strict mode: warnings are errors)") from None
+
+
+_default_format = warnings.formatwarning
+
+
+def format_warning(message, category, filename, lineno, line=None) -> str:  # type: ignore[no-untyped-def]
+    """For `warnings.formatwarning` in a command-line shell: a HarnessWarning prints as
+    `harness: warning: <message naming the place>` instead of pointing at the harness's source."""
+    if isinstance(category, type) and issubclass(category, HarnessWarning):
+        return f"harness: warning: {message}\n"
+    return _default_format(message, category, filename, lineno, line)

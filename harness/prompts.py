@@ -21,18 +21,22 @@ from types import TracebackType
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.debug import rewrite_traceback_stack
 from jinja2.loaders import split_template_path
-from jinja2.sandbox import SandboxedEnvironment
 
 from harness.demos import (SIDECAR_SUFFIX, DemoSelector, parse_sidecar, read_sidecar, sidecar_path,
                            to_json)
-from harness.errors import TemplateError, UsageError
+from harness.errors import HarnessError, TemplateError, UsageError
+from harness.inputs.text import BadInput, decode_utf8, read_limited
 from harness.records import (Demonstrations, Example, Message, PromptVersion, RenderedPrompt,
                              TaskSpec)
+from harness.template_limits import (MAX_TEMPLATE_BYTES, BoundedEnvironment, LimitExceeded,
+                                     rendering)
 
 ROLES = ("system", "user")
 TEMPLATE_VARIABLES = ("labels", "task", "example_id", "demonstrations")
 _VERSION = re.compile(r"^v(\d+)\.jinja$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Loader(jinja2.FileSystemLoader):
@@ -53,7 +57,19 @@ class _Loader(jinja2.FileSystemLoader):
             return self.overrides[key], str(Path(self.searchpath[0]) / key), lambda: True
         if not self.disk:
             raise jinja2.TemplateNotFound(template)
-        return super().get_source(environment, template)
+        path = Path(self.searchpath[0]).joinpath(*split_template_path(template))
+        if not path.is_file():
+            raise jinja2.TemplateNotFound(template)
+        # Bounded and strict UTF-8, so a huge or mis-encoded file is an error naming it; then
+        # universal newlines and the BOM kept, as a text-mode read (and _text) give.
+        try:
+            source = decode_utf8(read_limited(path, MAX_TEMPLATE_BYTES, "the template"),
+                                 strip_bom=False).replace("\r\n", "\n").replace("\r", "\n")
+        except BadInput as exc:
+            where = f"{path}:{exc.line}" if exc.line else str(path)
+            raise TemplateError(f"{where}: {exc.message}") from None
+        mtime = path.stat().st_mtime
+        return source, str(path), lambda: path.is_file() and path.stat().st_mtime == mtime
 
 
 def template_key(name: str) -> str:
@@ -63,8 +79,8 @@ def template_key(name: str) -> str:
 
 
 def _environment(prompt_dir: Path, overrides: Mapping[str, str] | None = None, *,
-                 disk: bool = True) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+                 disk: bool = True) -> BoundedEnvironment:
+    return BoundedEnvironment(
         loader=_Loader(prompt_dir, overrides, disk=disk),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # prompts are not HTML
@@ -141,12 +157,7 @@ def _text(task: TaskSpec, name: str, blob: bytes) -> str:
 def parse_template(prompt_dir: Path, name: str, source: str) -> nodes.Template:
     """The Jinja AST of one template as the renderer parses it; a syntax error names the file
     and line."""
-    env = _environment(prompt_dir, disk=False)
-    try:
-        return env.parse(source, name=name)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"{_where(env, name, exc.lineno)}: syntax error: {exc.message}"
-                            ) from None
+    return _parse(_environment(prompt_dir, disk=False), source, name)
 
 
 def version_from_source(task: TaskSpec, name: str, source: str,
@@ -172,31 +183,52 @@ def _version(task: TaskSpec, name: str, chain: list[tuple[str, str]],
                          demonstrations=demos)
 
 
-def _chain(env: SandboxedEnvironment, name: str) -> list[tuple[str, str]]:
+def _chain(env: BoundedEnvironment, name: str) -> list[tuple[str, str]]:
     """[(template name, source)] from `name` up through every template it extends."""
     chain: list[tuple[str, str]] = []
+    line: int | None = None  # of the {% extends %} that named `name`
     while name is not None:
         if any(name == seen for seen, _ in chain):
-            raise TemplateError(f"{chain[0][0]}: templates extend each other in a cycle: "
-                                f"{' -> '.join(n for n, _ in chain)} -> {name}")
+            raise TemplateError(f"{_where(env, chain[-1][0], line)}: templates extend each "
+                                f"other in a cycle: {' -> '.join(n for n, _ in chain)} -> {name}")
         try:
             source, _, _ = env.loader.get_source(env, name)
         except jinja2.TemplateNotFound:
             referrer = chain[-1][0] if chain else name
-            raise TemplateError(f"{referrer}: extends {name!r}, which does not exist") from None
-        try:
-            ast = env.parse(source, name=name)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{_where(env, exc.name or name, exc.lineno)}: syntax error: "
-                                f"{exc.message}") from None
+            raise TemplateError(f"{_where(env, referrer, line)}: extends {name!r}, which does "
+                                f"not exist") from None
+        ast = _parse(env, source, name)
         chain.append((name, source))
-        parents = [node.template.value for node in ast.find_all(nodes.Extends)
+        parents = [node for node in ast.find_all(nodes.Extends)
                    if isinstance(node.template, nodes.Const)]
-        name = parents[0] if parents else None
+        name = parents[0].template.value if parents else None
+        line = parents[0].lineno if parents else None
     return chain
 
 
-def _where(env: SandboxedEnvironment, name: str, line: int | None) -> str:
+def _parse(env: BoundedEnvironment, source: str, name: str) -> nodes.Template:
+    try:
+        return env.parse(source, name=name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{_where(env, exc.name or name, exc.lineno)}: syntax error: "
+                            f"{exc.message}") from None
+    except RecursionError:
+        raise TemplateError(f"{_where(env, name, None)}: expressions nested too deeply to "
+                            f"parse") from None
+
+
+def _compile(env: BoundedEnvironment, name: str) -> jinja2.Template:
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{_where(env, exc.name or name, exc.lineno)}: syntax error: "
+                            f"{exc.message}") from None
+    except RecursionError:
+        raise TemplateError(f"{_where(env, name, None)}: expressions nested too deeply to "
+                            f"compile") from None
+
+
+def _where(env: BoundedEnvironment, name: str, line: int | None) -> str:
     root = Path(env.loader.searchpath[0])  # type: ignore[union-attr]
     return f"{root / name}:{line}" if line else str(root / name)
 
@@ -212,11 +244,7 @@ class Renderer:
                                  {**dict(version.sources or ()), version.path.name: version.source},
                                  disk=version.sources is None)
         self._demos = DemoSelector(version.demonstrations)
-        try:
-            self._template = self._env.get_template(version.path.name)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{_where(self._env, exc.name or version.path.name, exc.lineno)}: "
-                                f"syntax error: {exc.message}") from None
+        self._template = _compile(self._env, version.path.name)
         self._check_variables()
         self._blocks = self._block_stacks()
         if "user" not in self._blocks:
@@ -227,7 +255,7 @@ class Renderer:
         """Fail before any model call on a variable no example will ever provide."""
         allowed = set(self.task.input_fields) | set(TEMPLATE_VARIABLES)
         for name, source in _chain(self._env, self.version.path.name):
-            ast = self._env.parse(source, name=name)
+            ast = _parse(self._env, source, name)
             for variable in sorted(meta.find_undeclared_variables(ast) - allowed):
                 line = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == variable),
                             None)
@@ -241,7 +269,7 @@ class Renderer:
         # parent's, so `super()` resolves; rendering a block alone then behaves as in a full render.
         stacks: dict[str, list] = {}
         for name, _ in _chain(self._env, self.version.path.name):
-            template = self._env.get_template(name)
+            template = _compile(self._env, name)
             for block, func in template.blocks.items():
                 stacks.setdefault(block, []).append(func)
         return stacks
@@ -272,17 +300,27 @@ class Renderer:
         context = self._template.new_context(variables)
         context.blocks.clear()
         context.blocks.update({name: list(funcs) for name, funcs in self._blocks.items()})
+        # A template is code: whatever it raises (a render limit, 1/0, a recursive macro) is
+        # a TemplateError at the template's own line, never a traceback.
         try:
-            return "".join(self._blocks[block][0](context)).strip()
-        except jinja2.UndefinedError as exc:
-            raise TemplateError(f"{self._location(exc.__traceback__)}: {exc.message} "
-                                f"(rendering example {example.id!r})") from None
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"{self._location(exc.__traceback__)}: {exc} "
-                                f"(rendering example {example.id!r})") from None
+            with rendering():
+                text = "".join(self._blocks[block][0](context)).strip()
+            if _SURROGATE.search(text):
+                raise LimitExceeded("the text holds a lone surrogate (not valid Unicode)")
+            return text
+        except Exception as exc:  # noqa: BLE001
+            tb = rewrite_traceback_stack().__traceback__
+            if isinstance(exc, jinja2.TemplateSyntaxError):
+                where = _where(self._env, exc.name or self.version.path.name, exc.lineno)
+                message = f"syntax error: {exc.message}"
+            else:
+                where = self._location(tb)
+                message = _describe(exc)
+            raise TemplateError(f"{where}: {message} (rendering example {example.id!r})") \
+                from None
 
     def _location(self, tb: TracebackType | None) -> str:
-        # Jinja rewrites tracebacks so template frames carry the template's file and line.
+        # rewrite_traceback_stack gave template frames the template's file and line.
         where = str(self.version.path)
         while tb is not None:
             filename = tb.tb_frame.f_code.co_filename
@@ -290,6 +328,19 @@ class Renderer:
                 where = f"{filename}:{tb.tb_lineno}"
             tb = tb.tb_next
         return where
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, jinja2.UndefinedError):
+        return str(exc.message)
+    if isinstance(exc, (HarnessError, jinja2.TemplateError, LimitExceeded)):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return ("recursion too deep: a macro that calls itself without end, or a template that "
+                "includes itself?")
+    if isinstance(exc, MemoryError):
+        return "out of memory while rendering"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def hash_messages(messages: list[Message] | tuple[Message, ...]) -> str:

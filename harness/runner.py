@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from harness.cache import Cache
-from harness.datasets import load_fixture
+from harness.datasets import load_fixture, representative
 from harness.environment import run_environment
 from harness.errors import UsageError
 from harness.models.base import Backend
@@ -42,8 +42,7 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: 
         if not examples and spec.split != "critical":  # no critical cases is fine
             raise UsageError(f"split {spec.split!r} of {fixture.path} has no examples")
     examples = tuple(examples)
-    if spec.limit is not None:
-        examples = examples[: spec.limit]
+    examples = representative(examples, spec.limit, task.splits.seed)  # stratified, seeded
     if spec.mode not in backend.modes():
         raise UsageError(f"model {spec.model!r} does not support mode {spec.mode!r}; "
                          f"it supports {', '.join(backend.modes())}")

@@ -1,8 +1,13 @@
-"""Shared fixtures: a small copy of the shipped subjectivity task (real prompts, real rows)."""
+"""Shared fixtures: a small copy of the shipped subjectivity task (real prompts, real rows), the
+real llama.cpp server with a fault proxy, and a real Label Studio server."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
+import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -60,3 +65,41 @@ def proxy(llama_server):
     fault_proxy = FaultProxy(llama_server.port).start()
     yield fault_proxy
     fault_proxy.stop()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=3) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    """(url, api key) of a running Label Studio: the one at $LABEL_STUDIO_URL (with
+    $LABEL_STUDIO_API_KEY) when it answers; otherwise one started from .ls-venv with
+    scripts/label-studio and stopped at the end; otherwise a skip naming the setup command."""
+    url, key = os.environ.get("LABEL_STUDIO_URL"), os.environ.get("LABEL_STUDIO_API_KEY")
+    if url and key and _healthy(url):
+        yield url.rstrip("/"), key
+        return
+    venv = Path(os.environ.get("LS_VENV") or REPO / ".ls-venv")
+    script = REPO / "scripts" / "label-studio"
+    if not (venv / "bin" / "label-studio").exists():
+        pytest.skip(f"no Label Studio server: none answers at LABEL_STUDIO_URL and {venv} is "
+                    f"missing; run `scripts/label-studio install` (the tests then start one), "
+                    f"or set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY")
+    state = tmp_path_factory.mktemp("label-studio")
+    token = secrets.token_hex(20)
+    env = {**os.environ, "LS_STATE_DIR": str(state), "LABEL_STUDIO_USER_TOKEN": token}
+    started = subprocess.run([str(script), "start"], env=env, capture_output=True, text=True,
+                             timeout=420)
+    if started.returncode != 0:
+        subprocess.run([str(script), "stop"], env=env, capture_output=True, timeout=60)
+        pytest.fail(f"scripts/label-studio start failed:\n{started.stderr}", pytrace=False)
+    port = (state / "port").read_text().strip()
+    try:
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        subprocess.run([str(script), "stop"], env=env, capture_output=True, timeout=60)

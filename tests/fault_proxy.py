@@ -3,7 +3,10 @@
 Each incoming request takes the next scripted fault (if any) and otherwise is forwarded to the
 upstream server. Faults: ("status", code, headers) answers with that HTTP error; ("delay", s)
 waits before forwarding (a slow server); "drop" closes the connection without an answer;
-"strip_logprobs" forwards and removes logprobs from the answer. `latency_s` delays every
+"strip_logprobs" forwards and removes logprobs from the answer; "echo_auth" forwards and appends
+the request's Authorization header and path (query included) to the answer's text, and
+("echo_auth_status", code) answers that HTTP error with them in its message: a server that
+echoes credentials, for the secret-scrubbing tests. `latency_s` delays every
 forwarded request (a latency-bound endpoint, for the benchmark). With `memo` set to a dict, the
 proxy stores the upstream's answer per request body and answers a repeated body from it (after
 `latency_s`) without the upstream: an endpoint whose cost is all latency, like a hosted API with
@@ -35,6 +38,7 @@ class FaultProxy:
         self.max_in_flight = 0
         self.events: list[tuple[float, str]] = []  # (monotonic time, what happened)
         self.authorization: set[str] = set()  # Authorization headers seen (key-leak test)
+        self.paths: list[str] = []  # request paths with their query strings
         self.after_forward: Callable[[int], None] | None = None  # called with `forwarded`
         self.memo: dict[bytes, tuple[int, bytes]] | None = None
         self._lock = threading.Lock()
@@ -94,6 +98,8 @@ class FaultProxy:
                     fault = proxy.faults.popleft() if proxy.faults else None
                     if self.headers.get("Authorization"):
                         proxy.authorization.add(self.headers["Authorization"])
+                    proxy.paths.append(self.path)
+                echoed = f" Authorization: {self.headers.get('Authorization')} path: {self.path}"
                 proxy._note(f"request {fault!r}")
                 if fault == "drop":
                     self.close_connection = True
@@ -103,6 +109,11 @@ class FaultProxy:
                     self._reply(code, json.dumps({"error": {
                         "message": f"injected {code}", "type": "injected"}}).encode(),
                         headers)
+                    return
+                if isinstance(fault, tuple) and fault[0] == "echo_auth_status":
+                    self._reply(fault[1], json.dumps({"error": {
+                        "message": f"injected {fault[1]};{echoed}", "type": "injected"}}).encode(),
+                        {})
                     return
                 if isinstance(fault, tuple) and fault[0] == "delay":
                     time.sleep(fault[1])
@@ -130,6 +141,12 @@ class FaultProxy:
                     answer = json.loads(data)
                     for choice in answer.get("choices", []):
                         choice["logprobs"] = None
+                    data = json.dumps(answer).encode()
+                if fault == "echo_auth" and status == 200:
+                    answer = json.loads(data)
+                    for choice in answer.get("choices", []):
+                        message = choice.get("message") or {}
+                        message["content"] = (message.get("content") or "") + echoed
                     data = json.dumps(answer).encode()
                 try:
                     self._reply(status, data, {})

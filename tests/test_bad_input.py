@@ -10,7 +10,8 @@ import pytest
 
 from harness.config import load_settings
 from harness.datasets import load_fixture
-from harness.errors import DatasetError, HarnessError, TemplateError, UsageError
+from harness.errors import (DatasetError, HarnessError, HarnessWarning, TemplateError, UsageError,
+                            strict_warnings)
 from harness.prompts import Renderer, load_version
 from harness.tasks import load_task
 from tests.helpers import DEFAULT_TASK_YAML, default_rows, make_project
@@ -366,16 +367,23 @@ def test_label_named_invalid_is_reserved(tmp_path, name):
     assert "reserved" in message
 
 
-def test_unknown_top_level_key(tmp_path):
-    err = _task_error(tmp_path, """\
+def test_unknown_top_level_key_warns_with_the_closest_key(tmp_path):
+    # A typo is most likely: a warning naming file:line and the key meant; an error when strict.
+    task_yaml = textwrap.dedent("""\
         dataset: datasets/demo.jsonl
         labels:
           Objective: facts
           Subjective: opinions
         treshold: 0.5
         """)
-    assert "task.yaml:5: treshold: unknown key" in str(err)
-    assert "thresholds" in str(err)
+    root = make_project(tmp_path, task_yaml=task_yaml)
+    with pytest.warns(HarnessWarning) as caught:
+        load_task(root, "demo")
+    assert "task.yaml:5: unknown key 'treshold' — did you mean 'thresholds'?" in \
+        str(caught[0].message)
+    with pytest.raises(UsageError) as info, strict_warnings():
+        load_task(root, "demo")
+    assert "task.yaml:5: unknown key 'treshold'" in str(info.value)
 
 
 def test_labels_differing_only_in_case(tmp_path):
@@ -415,9 +423,15 @@ def test_malformed_values_give_usage_error_not_crash(tmp_path, snippet):
     assert "task.yaml:5" in str(info.value)
 
 
-def test_yes_no_labels_keep_their_names(tmp_path):
+def test_yes_no_labels_must_be_quoted(tmp_path):
+    # YAML 1.1 reads Yes/No as booleans; other YAML readers of the same file would too, so the
+    # harness asks for quotes instead of guessing.
     task_yaml = ("dataset: datasets/demo.jsonl\nlabels:\n  Yes: it is\n  No: it is not\n")
-    root = make_project(tmp_path, task_yaml=task_yaml,
+    err = _task_error(tmp_path, task_yaml)
+    assert "task.yaml:3: labels.Yes" in str(err)
+    assert 'quote it: "Yes":' in str(err)
+    quoted = ('dataset: datasets/demo.jsonl\nlabels:\n  "Yes": it is\n  "No": it is not\n')
+    root = make_project(tmp_path, task_yaml=quoted,
                         rows=[{"id": "r1", "text": "x", "label": "Yes"},
                               {"id": "r2", "text": "y", "label": "No"}])
     task = load_task(root, "demo")

@@ -1,19 +1,13 @@
-"""The Label Studio round trip against a real server.
-
-Uses the server at $LABEL_STUDIO_URL (with $LABEL_STUDIO_API_KEY) when it answers; otherwise starts
-one from .ls-venv with scripts/label-studio and stops it at the end; otherwise skips, naming the
-command that sets it up. Push runs the real embedded model on a few fixture rows.
+"""The Label Studio round trip against a real server (the `label_studio` fixture in conftest.py:
+$LABEL_STUDIO_URL when it answers, else one started from .ls-venv, else a skip naming
+`scripts/label-studio install`). Push runs the real embedded model on a few fixture rows.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -24,46 +18,9 @@ from harness.labelstudio import (LabelStudioError, connect, fetch_tasks, items_f
                                  labeling_config, push, resolve, uncertainty)
 from harness.labelstudio.labeling import ID_KEY
 from harness.tasks import load_task
-from tests.conftest import REPO, copy_task
+from tests.conftest import copy_task
 
 pytestmark = [pytest.mark.labelstudio]
-SCRIPT = REPO / "scripts" / "label-studio"
-SETUP = "scripts/label-studio install"
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=3) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def label_studio(tmp_path_factory):
-    """(url, api key) of a running server."""
-    url, key = os.environ.get("LABEL_STUDIO_URL"), os.environ.get("LABEL_STUDIO_API_KEY")
-    if url and key and _healthy(url):
-        yield url.rstrip("/"), key
-        return
-    venv = Path(os.environ.get("LS_VENV") or REPO / ".ls-venv")
-    if not (venv / "bin" / "label-studio").exists():
-        pytest.skip(f"no Label Studio server: none answers at LABEL_STUDIO_URL and {venv} is "
-                    f"missing; run `{SETUP}` (the tests then start one), or set "
-                    f"LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY")
-    state = tmp_path_factory.mktemp("label-studio")
-    token = secrets.token_hex(20)
-    env = {**os.environ, "LS_STATE_DIR": str(state), "LABEL_STUDIO_USER_TOKEN": token}
-    started = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True,
-                             timeout=420)
-    if started.returncode != 0:
-        subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60)
-        pytest.fail(f"scripts/label-studio start failed:\n{started.stderr}", pytrace=False)
-    port = (state / "port").read_text().strip()
-    try:
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")

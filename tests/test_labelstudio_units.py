@@ -19,7 +19,7 @@ from harness.labelstudio.agreement import GROUND_TRUTH, MAJORITY, SINGLE, TIE, U
 from harness.labelstudio.annotations import ReviewedTask, Vote
 from harness.labelstudio.push import PushItem, prediction_for, read_unlabeled
 from harness.tasks import load_task
-from tests.helpers import TASK, make_project
+from tests.helpers import TASK, default_rows, make_project
 
 TICKETS_YAML = """\
 description: Route a <ticket> & more
@@ -259,9 +259,14 @@ def test_unlabeled_input_needs_ids_and_input_fields(tmp_path):
 # --- offline import through the CLI --------------------------------------------------------------
 
 def _export(root: Path) -> Path:
-    tasks = [raw_task(1, ann("Subjective", 1), ann("Subjective", 2), ann("Objective", 3)),
-             raw_task(2, ann("Objective", 1, gt=True), ann("Subjective", 2)),
-             raw_task(3, ann(None, 1, cancelled=True)),
+    # The reviewed texts are the fixture's (tests/helpers.py): a label is applied only then.
+    texts = {f"o{i}": row["text"] for i, row in enumerate(
+        (r for r in default_rows() if r["label"] == "Objective"), start=1)}
+    same = {i: {"text": texts[f"o{i}"], "harness_id": f"o{i}"} for i in (1, 2, 3)}
+    tasks = [raw_task(1, ann("Subjective", 1), ann("Subjective", 2), ann("Objective", 3),
+                      data=same[1]),
+             raw_task(2, ann("Objective", 1, gt=True), ann("Subjective", 2), data=same[2]),
+             raw_task(3, ann(None, 1, cancelled=True), data=same[3]),
              raw_task(4, ann("Objective", 2), data={"text": "brand new", "harness_id": "n4"})]
     path = root / "export.json"
     path.write_text(json.dumps(tasks), encoding="utf-8")

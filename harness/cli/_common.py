@@ -24,7 +24,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=SPLIT_CHOICES, default=None,
                         help="fixture split (default: test)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="only the first N examples of the split")
+                        help="N examples of the split: a seeded, label-stratified sample")
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument("--no-cache", action="store_true",
                        help="ignore and do not write the response cache")

@@ -115,8 +115,9 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write", action="store_true",
                         help="replace an existing file after showing the diff")
     parser.add_argument("--drop-missing", action="store_true",
-                        help="remove rows of the existing file that the pull does not have "
-                             "(default: keep them)")
+                        help="remove rows of the existing file whose id the project (export) "
+                             "does not have at all; unanswered and tied items are kept "
+                             "(default: keep every row)")
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -180,10 +181,14 @@ def _write(args: argparse.Namespace, session, task, pulled) -> int:
         drop_missing=args.drop_missing)
     for line in outcome.lines:
         print(line)
+    if outcome.conflicts:  # a label reviewed on other inputs is never applied
+        print(f"harness: {outcome.conflicts} reviewed label(s) not applied: the reviewed inputs "
+              f"differ from the fixture rows (listed above)", file=sys.stderr)
     if outcome.pending:
         shown = _relative(target, session.settings.root)
         print(f"not written: re-run with --write to update {shown}, or --into NEW.jsonl for a "
               f"new file", file=sys.stderr)
+    if outcome.pending or outcome.conflicts:
         return EXIT_GATE
     return EXIT_OK
 

@@ -7,7 +7,8 @@ label-studio-sdk is imported only when a server is contacted, with an install hi
 from harness.labelstudio.agreement import AgreementReport, Consensus, agreement, consensus
 from harness.labelstudio.annotations import ReviewedTask, Vote, parse_task, read_export
 from harness.labelstudio.client import Connection, LabelStudioError, connect
-from harness.labelstudio.fixtures import FixtureDiff, merge, read_existing, write_fixture
+from harness.labelstudio.fixtures import (FileState, FixtureDiff, file_state, merge, read_existing,
+                                          read_with_state, write_fixture)
 from harness.labelstudio.labeling import check_config, labeling_config, parse_config
 from harness.labelstudio.pull import Pull, fetch_tasks, fixture_rows, resolve
 from harness.labelstudio.push import (PushItem, PushResult, items_from_rows, items_from_run,
@@ -23,6 +24,7 @@ __all__ = [
     "connect", "consensus", "fetch_tasks", "fixture_rows", "items_from_rows", "items_from_run",
     "labeling_config", "merge", "model_version", "parse_config", "parse_task", "push",
     "read_existing", "read_export", "read_unlabeled", "resolve", "resolve_project",
-    "uncertainty", "write_fixture", "most_uncertain", "PushSource", "WriteOutcome",
+    "uncertainty", "write_fixture", "most_uncertain", "FileState", "file_state",
+    "read_with_state", "PushSource", "WriteOutcome",
     "import_export", "predicted_items", "pull_project", "stored_items", "write_pulled",
 ]

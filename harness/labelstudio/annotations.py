@@ -6,13 +6,16 @@ Everything here is external input: each problem names its place, e.g.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import DatasetError, UsageError
+from harness.inputs import strictjson
+from harness.inputs.text import BadInput, decode_utf8, read_limited
+
+MAX_EXPORT_BYTES = 256 << 20  # 256 MiB, like a fixture file
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +118,13 @@ def _choice(result: Any, *, where: str, labels: Sequence[str],
 def read_export(path: Path, *, labels: Sequence[str],
                 choices_name: str | None = None) -> list[ReviewedTask]:
     """Tasks of a Label Studio JSON export (Export > JSON: a list of task objects)."""
+    if not path.is_file():
+        raise UsageError(f"cannot read {path}: no such file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"not valid JSON: {exc.msg} (column {exc.colno}); expected a Label "
-                           f"Studio JSON export", path=path, line=exc.lineno) from exc
+        raw = strictjson.loads(decode_utf8(read_limited(path, MAX_EXPORT_BYTES, "the export")))
+    except BadInput as exc:
+        raise DatasetError(f"{exc.message}; expected a Label Studio JSON export", path=path,
+                           line=exc.line) from None
     if isinstance(raw, Mapping) and "data" in raw:
         raw = [raw]  # a single exported task
     if not isinstance(raw, list):

@@ -1,19 +1,23 @@
 """Connecting to a Label Studio server through label-studio-sdk 2.x, with errors that say what to
-do. The API key is a secret: it is never part of a message, a log line or a file we write."""
+do. The API key is a secret: it is never part of a message, a log line or a file we write; the URL
+is shown without credentials (`user:pw@`, `?token=`), and what the server answers in an error is
+scrubbed of both before it becomes a message (harness.redact)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from harness.errors import BackendError, UsageError
+from harness.redact import Scrubber, redact_url
 
 URL_ENV, KEY_ENV = "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"
 SERVER_HINT = "start a local one with `scripts/label-studio start` (after `scripts/label-studio install`)"
 T = TypeVar("T")
+_NOTHING_TO_SCRUB = Scrubber()
 
 
 class LabelStudioError(BackendError):
@@ -22,11 +26,12 @@ class LabelStudioError(BackendError):
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    url: str
-    sdk: Any  # label_studio_sdk.LabelStudio
+    url: str  # redacted: for messages; the SDK holds the real one
+    sdk: Any = field(repr=False)  # label_studio_sdk.LabelStudio
+    scrub: Scrubber = field(default=_NOTHING_TO_SCRUB, repr=False)
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with translate_errors(self.url, what):
+        with translate_errors(self.url, what, self.scrub):
             return fn(*args, **kwargs)
 
 
@@ -39,7 +44,8 @@ def connect(url: str | None = None, api_key: str | None = None, *,
         raise UsageError(f"no Label Studio URL: pass --url or set {URL_ENV} "
                          f"(e.g. http://127.0.0.1:8080); {SERVER_HINT}")
     if not url.startswith(("http://", "https://")):
-        raise UsageError(f"Label Studio URL {url!r} must start with http:// or https://")
+        raise UsageError(f"Label Studio URL {redact_url(url)!r} must start with http:// or "
+                         f"https://")
     if not api_key:
         raise UsageError(f"no Label Studio API key: set {KEY_ENV} (Account & Settings > "
                          f"Access Token in Label Studio) or pass --api-key")
@@ -49,14 +55,18 @@ def connect(url: str | None = None, api_key: str | None = None, *,
         raise UsageError("label-studio-sdk is not installed; install it with "
                          "`pip install -e '.[labelstudio]'` (or `pip install "
                          "'label-studio-sdk>=2.1,<3'`)") from exc
-    connection = Connection(url, LabelStudio(base_url=url, api_key=api_key, timeout=timeout))
+    connection = Connection(redact_url(url),
+                            LabelStudio(base_url=url, api_key=api_key, timeout=timeout),
+                            Scrubber.of(api_key, urls=[url]))
     connection.call("checking the API key", connection.sdk.users.whoami)
     return connection
 
 
 @contextmanager
-def translate_errors(url: str, what: str) -> Iterator[None]:
-    """SDK and transport exceptions -> LabelStudioError naming the server and the fix."""
+def translate_errors(url: str, what: str,
+                     scrub: Scrubber = _NOTHING_TO_SCRUB) -> Iterator[None]:
+    """SDK and transport exceptions -> LabelStudioError naming the server and the fix. `url` is
+    shown as given (pass it redacted); anything the server or transport said is scrubbed."""
     import httpx
     from label_studio_sdk.core.api_error import ApiError
 
@@ -64,7 +74,7 @@ def translate_errors(url: str, what: str) -> Iterator[None]:
         yield
     except httpx.TransportError as exc:
         raise LabelStudioError(f"cannot reach Label Studio at {url} while {what} "
-                               f"({type(exc).__name__}: {exc}); is the server running? "
+                               f"({type(exc).__name__}: {scrub(str(exc))}); is the server running? "
                                f"{SERVER_HINT}") from None
     except ApiError as exc:
         status = exc.status_code
@@ -77,7 +87,7 @@ def translate_errors(url: str, what: str) -> Iterator[None]:
             raise LabelStudioError(f"Label Studio at {url} refused access while {what} "
                                    f"(HTTP 403): the key's user lacks permission") from None
         raise LabelStudioError(f"Label Studio at {url} answered HTTP {status} while {what}: "
-                               f"{_brief(exc.body)}") from None
+                               f"{_brief(scrub(str(exc.body)))}") from None
 
 
 def _brief(body: Any) -> str:

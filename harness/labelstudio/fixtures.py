@@ -1,18 +1,25 @@
 """Write pulled rows into a fixture file without losing anything: merge with what is there, show
 the difference, and replace only when asked. The result is validated by harness.datasets before it
-replaces the file."""
+replaces the file.
+
+Nothing is misattributed: a pulled label is applied to a row only when the reviewed inputs equal
+the row's (otherwise it is a conflict, listed and not written). Nothing is lost: `drop_missing`
+removes only rows the source does not have at all, and a file that changed between our read and
+our write (another pull, an editor, a checkout) is not replaced."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.datasets import load_fixture, read_jsonl_rows
-from harness.errors import DatasetError
+from harness.errors import DatasetError, UsageError
 from harness.records import TaskSpec
 
 
@@ -23,6 +30,8 @@ class FixtureDiff:
     removed: tuple[str, ...] = ()
     provenance: tuple[str, ...] = ()  # same label, new or different provenance
     unchanged: int = 0
+    # (id, task id, input fields that differ): reviewed inputs are not the row's; not applied
+    conflicts: tuple[tuple[str, object, tuple[str, ...]], ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -31,7 +40,14 @@ class FixtureDiff:
     def lines(self, limit: int = 50) -> list[str]:
         out = [f"{len(self.added)} added, {len(self.changed)} changed label(s), "
                f"{len(self.removed)} removed, {len(self.provenance)} with new provenance only, "
-               f"{self.unchanged} unchanged"]
+               f"{self.unchanged} unchanged"
+               + (f", {len(self.conflicts)} conflict(s) not applied" if self.conflicts else "")]
+        for case_id, task_id, fields in self.conflicts[:limit]:
+            out.append(f"  conflict, not written: {case_id} (task {task_id}): the reviewed "
+                       f"{', '.join(fields)} differs from the fixture row's; the row is kept as "
+                       f"it is (fix the row or the task, then pull again)")
+        if len(self.conflicts) > limit:
+            out.append(f"  ... and {len(self.conflicts) - limit} more conflicts")
         for case_id, old, new in self.changed[:limit]:
             out.append(f"  changed {case_id}: {old} -> {new}")
         if len(self.changed) > limit:
@@ -49,22 +65,35 @@ def _same_provenance(a: Mapping | None, b: Mapping | None) -> bool:
     return strip(a) == strip(b)
 
 
+_NOT_INPUTS = frozenset({"id", "label", "provenance"})
+
+
 def merge(existing: Sequence[Mapping], pulled: Sequence[Mapping], *,
-          drop_missing: bool = False) -> tuple[list[dict], FixtureDiff]:
+          drop_missing: bool = False,
+          present: Collection[str] | None = None) -> tuple[list[dict], FixtureDiff]:
     """Existing rows keep their place and their other fields (split, critical, ...); a pulled
-    label and provenance replace theirs; new ids are appended. With `drop_missing`, existing rows
-    the pull does not have are removed (otherwise kept)."""
+    label and provenance replace theirs when the pulled row's inputs (its fields other than id,
+    label and provenance: what the reviewer saw) equal the row's, else the row is kept and the
+    pull listed as a conflict; new ids are appended. With `drop_missing`, existing rows whose id
+    is not in `present` (every id the source has, labeled or not; default: the pulled ids) are
+    removed (otherwise kept)."""
     by_id = {str(row["id"]): row for row in pulled}
-    rows, changed, removed, provenance, unchanged = [], [], [], [], 0
+    has = set(by_id) if present is None else {str(i) for i in present} | set(by_id)
+    rows, changed, removed, provenance, conflicts, unchanged = [], [], [], [], [], 0
     for row in existing:
         case_id = str(row.get("id"))
         new = by_id.pop(case_id, None)
         if new is None:
-            if drop_missing:
+            if drop_missing and case_id not in has:
                 removed.append(case_id)
             else:
                 rows.append(dict(row))
                 unchanged += 1
+            continue
+        differ = tuple(k for k in new if k not in _NOT_INPUTS and row.get(k) != new[k])
+        if differ:
+            conflicts.append((case_id, (new.get("provenance") or {}).get("task_id"), differ))
+            rows.append(dict(row))
             continue
         merged = {**row, "label": new["label"], "provenance": new["provenance"]}
         rows.append(merged)
@@ -78,15 +107,47 @@ def merge(existing: Sequence[Mapping], pulled: Sequence[Mapping], *,
     added = list(by_id)
     rows.extend(dict(by_id[i]) for i in added)
     return rows, FixtureDiff(tuple(added), tuple(changed), tuple(removed), tuple(provenance),
-                             unchanged)
+                             unchanged, tuple(conflicts))
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What a file was when read: compared again right before it is replaced."""
+
+    exists: bool
+    size: int = 0
+    mtime_ns: int = 0
+    sha256: str = ""
+
+
+def file_state(path: Path) -> FileState:
+    try:
+        before = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return FileState(exists=False)
+    return FileState(True, before.st_size, before.st_mtime_ns, digest)
+
+
+def read_with_state(path: Path) -> tuple[list[dict] | None, FileState]:
+    """The rows of a fixture file (None when there is none) and its state when read; a file
+    that changes while it is read is an error."""
+    state = file_state(path)
+    rows = read_jsonl_rows(path) if state.exists else None
+    if file_state(path) != state:
+        raise UsageError(f"{path} changed while it was being read; nothing written, run the "
+                         f"pull again")
+    return rows, state
 
 
 def read_existing(path: Path) -> list[dict] | None:
     return read_jsonl_rows(path) if path.exists() else None
 
 
-def write_fixture(path: Path, rows: Sequence[Mapping], task: TaskSpec) -> None:
-    """Validate the rows as a fixture of `task` (file:line errors), then atomically replace."""
+def write_fixture(path: Path, rows: Sequence[Mapping], task: TaskSpec, *,
+                  expected: FileState | None = None) -> None:
+    """Validate the rows as a fixture of `task` (file:line errors), then atomically replace.
+    With `expected` (the state when it was read), a file that changed since is not replaced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -99,7 +160,23 @@ def write_fixture(path: Path, rows: Sequence[Mapping], task: TaskSpec) -> None:
             raise DatasetError(f"not written, the rows are not a valid fixture of task "
                                f"{task.name!r}: {str(exc).replace(tmp, str(path))}",
                                path=path) from None
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; keep the file's own mode
+        if expected is not None and file_state(path) != expected:
+            what = "was created" if not expected.exists else (
+                "was deleted" if not path.exists() else "changed")
+            raise UsageError(f"{path} {what} after the pull read it (another pull, an editor or a "
+                             f"checkout?); not replaced, nothing written. Run the pull again "
+                             f"to merge with its current content")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -17,9 +17,12 @@ from harness.errors import UsageError
 from harness.labelstudio.agreement import (TIE, UNLABELED, AgreementReport, Consensus, agreement,
                                            consensus)
 from harness.labelstudio.annotations import ReviewedTask, parse_task
-from harness.labelstudio.client import Connection
+from harness.labelstudio.client import Connection, LabelStudioError
 from harness.labelstudio.labeling import ID_KEY, check_config
 from harness.records import TaskSpec
+
+PAGE_SIZE = 100  # tasks per request when reading a project
+READ_ATTEMPTS = 3  # reads of a project that keeps changing before the pull gives up
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +81,76 @@ def _votes(c: Consensus) -> str:
     return ", ".join(f"{label} x{n}" for label, n in sorted(c.votes.items(), key=lambda t: -t[1]))
 
 
-def fetch_tasks(conn: Connection, task: TaskSpec, project_id: int) -> tuple[str, list[ReviewedTask]]:
-    """(project title, its tasks) after checking the project's config fits the task."""
+def fetch_tasks(conn: Connection, task: TaskSpec, project_id: int, *, page_size: int = PAGE_SIZE,
+                attempts: int = READ_ATTEMPTS) -> tuple[str, list[ReviewedTask]]:
+    """(project title, its tasks) after checking the project's config fits the task.
+
+    Tasks are read page by page, so a task imported, deleted or annotated meanwhile could shift a
+    page (one task read twice, another never) or mix old and new votes. The read is accepted only
+    when every page saw the same task and annotation counts, the ids are distinct and as many as
+    the server counts, and a second listing of the ids afterwards gives the same set; otherwise it
+    is read again, and after `attempts` changed reads the pull stops saying so."""
     found = conn.call(f"reading project {project_id}", conn.sdk.projects.get, project_id)
     shape = check_config(task, found.label_config or "",
                          where=f"project {project_id} ({found.title!r})")
-    raw = conn.call("reading tasks and annotations",
-                    lambda: list(conn.sdk.tasks.list(project=project_id, fields="all")))
+    problem = ""
+    for _ in range(attempts):
+        raw, problem = _read_consistent(conn, project_id, page_size)
+        if not problem:
+            break
+    else:
+        raise LabelStudioError(
+            f"project {project_id} changed while its tasks were being read ({problem}), "
+            f"{attempts} reads in a row; nothing was pulled. Pull again when nobody is importing, "
+            f"deleting or annotating tasks")
     tasks = [parse_task(_plain(t), where=f"project {project_id}: task #{n}",
                         labels=task.label_names, choices_name=shape.choices_name,
                         project=project_id)
              for n, t in enumerate(raw, start=1)]
     return found.title, tasks
+
+
+def _pages(conn: Connection, project_id: int, page_size: int, what: str,
+           **fields: str) -> tuple[list, list[tuple]]:
+    """Every task of the project, page by page (the SDK's own pager asks for a page past the
+    end, which the server answers 404), and the counts each page reported."""
+    items: list = []
+    counts: list[tuple] = []
+    page = 1
+    while True:
+        answer = conn.call(what, conn.sdk.tasks.list, project=project_id, page=page,
+                           page_size=page_size, **fields)
+        response = answer.response
+        counts.append((getattr(response, "total", None),
+                       getattr(response, "total_annotations", None)))
+        batch = list(answer.items or [])
+        items += batch
+        total = counts[-1][0]
+        if not batch or len(batch) < page_size or (total is not None and len(items) >= total):
+            return items, counts
+        page += 1
+
+
+def _read_consistent(conn: Connection, project_id: int, page_size: int) -> tuple[list, str]:
+    """(tasks, "") for a read that nothing changed underneath, else (tasks, what changed)."""
+    raw, counts = _pages(conn, project_id, page_size, "reading tasks and annotations",
+                         fields="all")
+    ids = [t.id for t in raw]
+    listed, counts_after = _pages(conn, project_id, page_size, "listing task ids",
+                                  fields="task_only", include="id")
+    seen = set(counts + counts_after)
+    if len(seen) > 1:
+        (first_tasks, first_votes), (last_tasks, last_votes) = counts[0], counts_after[-1]
+        return raw, (f"tasks {first_tasks} -> {last_tasks}, annotations {first_votes} -> "
+                     f"{last_votes} during the read")
+    if len(set(ids)) != len(ids):
+        return raw, "a task came twice: the pages shifted"
+    total = counts[0][0]
+    if total is not None and total != len(ids):
+        return raw, f"{len(ids)} tasks read, the server counts {total}"
+    if set(ids) != {t.id for t in listed}:
+        return raw, "tasks were added or deleted during the read"
+    return raw, ""
 
 
 def _plain(task) -> dict:

@@ -10,11 +10,11 @@ no duplicate: an id already in the project gets at most a prediction of a new mo
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.datasets import jsonl_rows
 from harness.errors import DatasetError, UsageError
 from harness.labelstudio.client import Connection
 from harness.labelstudio.labeling import (CHOICES_NAME, ID_KEY, check_config, instructions_html,
@@ -82,15 +82,11 @@ def read_unlabeled(task: TaskSpec, path: Path) -> Fixture:
     if not path.is_file():
         raise DatasetError("file not found", path=path)
     examples, problems, seen = [], [], {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+    for number, row, problem in jsonl_rows(path):  # bounded, strict, lines end at \n only
+        if row is None:
+            problems.append(f"{path}:{number}: {problem}")
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: invalid JSON: {exc.msg}")
-            continue
-        if not isinstance(row, dict) or not isinstance(row.get("id"), (str, int)) \
+        if not isinstance(row.get("id"), (str, int)) \
                 or isinstance(row.get("id"), bool) or str(row.get("id")) == "":
             problems.append(f"{path}:{number}: expected an object with a non-empty 'id'")
             continue

@@ -1,6 +1,7 @@
 """The Label Studio round trip as whole steps, for the CLI (a thin shell) and notebooks:
 what to push (a stored run, or predictions made now), which task an export belongs to, and what
-pulling does to a fixture file (a diff, written only when asked)."""
+pulling does to a fixture file (a diff, written only when asked, never over a file that changed
+since it was read, and never with a label reviewed on other inputs than the row's)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from harness.errors import UsageError
 from harness.labelstudio.annotations import ReviewedTask, read_export
 from harness.labelstudio.client import Connection
-from harness.labelstudio.fixtures import merge, read_existing, write_fixture
+from harness.labelstudio.fixtures import merge, read_with_state, write_fixture
 from harness.labelstudio.pull import Pull, fetch_tasks, fixture_rows, resolve
 from harness.labelstudio.push import (PushItem, items_from_run, model_version, read_unlabeled,
                                       resolve_project)
@@ -101,25 +102,31 @@ class WriteOutcome:
     lines: tuple[str, ...]  # what to tell the user, in order
     written: bool
     pending: bool  # changes exist but were not written (without --write)
+    conflicts: int = 0  # pulled labels not applied: reviewed on other inputs than the row's
 
 
 def write_pulled(pulled: Pull, task: TaskSpec, target: Path, *, shown: str, write: bool,
                  drop_missing: bool) -> WriteOutcome:
     """Write the pulled rows into `target`: a new file directly; an existing one only with
-    `write`, after showing the diff (rows keep their place, split and critical flag)."""
+    `write`, after showing the diff (rows keep their place, split and critical flag). A label
+    whose reviewed inputs differ from the row's is a conflict, listed and not applied;
+    `drop_missing` removes only rows the project (export) does not have at all, not the ones
+    nobody answered or whose votes tied; a file changed since it was read is not replaced."""
     rows = fixture_rows(pulled, task)
-    existing = read_existing(target)
+    existing, state = read_with_state(target)
     if existing is None and not rows:
         return WriteOutcome((f"nothing to write: no task has a label yet; {shown} not created",),
                             False, False)
     if existing is None:
-        write_fixture(target, rows, task)
+        write_fixture(target, rows, task, expected=state)
         return WriteOutcome((f"wrote {len(rows)} row(s) to {shown} (new file)",), True, False)
-    merged, diff = merge(existing, rows, drop_missing=drop_missing)
+    merged, diff = merge(existing, rows, drop_missing=drop_missing,
+                         present={item.fixture_id for item in pulled.items})
     lines = [f"against {shown}: " + "\n".join(diff.lines())]
+    conflicts = len(diff.conflicts)
     if not diff.has_changes:
-        return WriteOutcome((*lines, f"{shown} is up to date"), False, False)
+        return WriteOutcome((*lines, f"{shown} is up to date"), False, False, conflicts)
     if not write:
-        return WriteOutcome(tuple(lines), False, True)
-    write_fixture(target, merged, task)
-    return WriteOutcome((*lines, f"updated {shown} ({len(merged)} rows)"), True, False)
+        return WriteOutcome(tuple(lines), False, True, conflicts)
+    write_fixture(target, merged, task, expected=state)
+    return WriteOutcome((*lines, f"updated {shown} ({len(merged)} rows)"), True, False, conflicts)

@@ -31,6 +31,7 @@ import numpy as np
 from harness.errors import BackendError, HarnessWarning
 from harness.models.base import BackendOptions
 from harness.models.chat_format import PLAIN_SHAPE, ChatFormat, chat_format
+from harness.models.interrupts import deferred_interrupts
 from harness.models.llama_streams import StreamScorer
 from harness.records import LabelRequest, Message, ModelOutput, Usage
 
@@ -180,7 +181,14 @@ class LocalBackend:
 
     def complete(self, requests: Sequence[LabelRequest]) -> Iterator[tuple[int, ModelOutput]]:
         """Score-mode requests are scored `streams` at a time (results do not depend on the
-        grouping: see llama_streams); other modes run one by one. Yields in completion order."""
+        grouping: see llama_streams); other modes run one by one. Yields in completion order.
+        Ctrl-C stops it after the result in hand was taken (models/interrupts.py)."""
+        with deferred_interrupts() as check:
+            for index, output in self._complete(requests):
+                yield index, output
+                check()
+
+    def _complete(self, requests: Sequence[LabelRequest]) -> Iterator[tuple[int, ModelOutput]]:
         by_labels: dict[tuple[str, ...], list[tuple[int, list[int]]]] = {}
         for index, request in enumerate(requests):
             if request.mode != "score":

@@ -4,6 +4,9 @@
 Where: `--base-url` / OPENAI_BASE_URL (default https://api.openai.com/v1). Key: the variable named
 by `--api-key-env` (default OPENAI_API_KEY); a local server without auth needs none. The key lives
 only in this object's client: it is not in `identity()` (cache keys, reports) nor in any message.
+Credentials in the base URL (`user:pw@`, `?api-key=...`) are sent but shown and keyed only
+redacted (harness.redact), and every answer and error text is scrubbed of the key and of those
+credentials before the runner sees it (a server may echo the Authorization header).
 
 Modes:
 - generate: free-form answer, parsed to a label (or INVALID) by the runner.
@@ -31,15 +34,15 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import BackendError, UsageError
 from harness.models.base import BackendOptions
 from harness.models.label_logprobs import label_distribution, tokens_from_openai
 from harness.models.retry import RetryPolicy, parse_retry_after, retryable_status
 from harness.records import LabelRequest, ModelOutput, Usage
+from harness.redact import Scrubber, redact_url, without_query_credentials
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # OpenAI's maximum; more alternatives means fewer labels fall below the cut-off.
@@ -58,16 +61,6 @@ def _sdk() -> Any:
         raise BackendError("the openai backend needs the `openai` package: "
                            "pip install 'openai>=1.40,<4'") from exc
     return openai
-
-
-def redact_url(url: str) -> str:
-    """The base URL without user:password@ (it can carry credentials)."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts).rstrip("/")
 
 
 @dataclass(slots=True)
@@ -95,9 +88,10 @@ class OpenAIBackend:
         self.base_url = (options.base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
                          ).rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
-            raise UsageError(f"base URL {self.base_url!r} must start with http:// or https:// "
-                             f"(e.g. http://127.0.0.1:8000/v1)")
+            raise UsageError(f"base URL {redact_url(self.base_url)!r} must start with http:// or "
+                             f"https:// (e.g. http://127.0.0.1:8000/v1)")
         key = env.get(options.api_key_env, "")
+        self._scrub = Scrubber.of(key, urls=[self.base_url])
         if not key and redact_url(self.base_url) == DEFAULT_BASE_URL:
             raise BackendError(f"{options.api_key_env} is not set: export your OpenAI API key, or "
                                f"point --base-url / OPENAI_BASE_URL at an OpenAI-compatible server")
@@ -124,8 +118,12 @@ class OpenAIBackend:
         if not requests:
             return
         loop = asyncio.new_event_loop()
-        client = self._openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url,
-                                          max_retries=0, timeout=self.timeout_s)
+        # The client appends paths to its base URL: a query string (Azure-style `api-key=`,
+        # `api-version=`) goes with every request instead.
+        base_url, query = without_query_credentials(self.base_url)
+        client = self._openai.AsyncOpenAI(api_key=self._api_key, base_url=base_url,
+                                          default_query=query or None, max_retries=0,
+                                          timeout=self.timeout_s)
         queue: asyncio.Queue = asyncio.Queue()
         gate = asyncio.Semaphore(self.concurrency)
         state = _RunState()
@@ -161,10 +159,12 @@ class OpenAIBackend:
             async with gate:
                 result: ModelOutput | _Fatal = await self._call(client, request, state)
         except _Fatal as fatal:
-            result = fatal
+            result = _Fatal(self._scrub(str(fatal)))
         except Exception as exc:  # noqa: BLE001 - a surprise must not leave the run waiting
             result = ModelOutput(error=f"unexpected {type(exc).__name__} from "
                                        f"{self._where()}: {str(exc)[:300]}")
+        if isinstance(result, ModelOutput):  # what the server said is data: never a secret
+            result = replace(result, raw=self._scrub(result.raw), error=self._scrub(result.error))
         await queue.put((index, result))
 
     async def _call(self, client: Any, request: LabelRequest, state: _RunState) -> ModelOutput:
@@ -204,7 +204,7 @@ class OpenAIBackend:
                 if connection:
                     state.unreachable = message
                 return ModelOutput(error=message)
-            log.info("retrying in %.1f s: %s", wait, problem)
+            log.info("retrying in %.1f s: %s", wait, self._scrub(problem))
             await asyncio.sleep(wait)
             attempt += 1
 

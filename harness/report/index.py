@@ -33,6 +33,25 @@ class _Listed:
 
 
 def write_index(report_root: Path) -> Path:
+    """Regenerate reports/index.html. Two processes finishing at once could each list the runs
+    before the other's existed, and the slower one then replace a complete index with its
+    older list: after writing, a writer that finds a run it did not list writes again."""
+    for _ in range(_REWRITES):
+        listed = _run_names(report_root)
+        path = _write_index_once(report_root)
+        if _run_names(report_root) <= listed:
+            break
+    return path
+
+
+_REWRITES = 5
+
+
+def _run_names(report_root: Path) -> set[str]:
+    return {p.parent.name for p in report_root.glob("*/metrics.json")}
+
+
+def _write_index_once(report_root: Path) -> Path:
     runs = [_Listed(directory, info, metrics, info.main_metric,
                     metrics.value(info.main_metric))
             for directory, info, metrics in list_runs(report_root)]
