@@ -212,15 +212,21 @@ def representative(examples: Sequence[Example], n: int | None, seed: int) -> tup
     rows leaves the relative order of the others alone and a label-sorted file still gives a
     sample of every label."""
     examples = tuple(examples)
-    if n is None or n >= len(examples):
-        return examples
+    chosen = representative_indices([(e.id, e.label) for e in examples], n, seed)
+    return tuple(e for i, e in enumerate(examples) if i in chosen)
+
+
+def representative_indices(keys: Sequence[tuple[str, str]], n: int | None,
+                           seed: int) -> frozenset[int]:
+    """`representative` over (id, label) pairs: the indices of the chosen ones."""
+    if n is None or n >= len(keys):
+        return frozenset(range(len(keys)))
     groups: dict[str, list[int]] = defaultdict(list)
-    for index, example in enumerate(examples):
-        groups[example.label].append(index)
+    for index, (_, label) in enumerate(keys):
+        groups[label].append(index)
     keyed = []
     for label, indices in groups.items():
-        indices.sort(key=lambda i: (_rank(seed, f"limit:{examples[i].id}"), i))
+        indices.sort(key=lambda i: (_rank(seed, f"limit:{keys[i][0]}"), i))
         keyed.extend(((position / len(indices), label, index)
                       for position, index in enumerate(indices)))
-    chosen = {index for _, _, index in sorted(keyed)[:max(n, 0)]}
-    return tuple(e for i, e in enumerate(examples) if i in chosen)
+    return frozenset(index for _, _, index in sorted(keyed)[:max(n, 0)])

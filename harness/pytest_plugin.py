@@ -12,6 +12,7 @@ Each (task, version, split) is evaluated once per session and shared by every te
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import pytest
 import harness
 from harness import MODES, HarnessError, load_settings, wording
 from harness.config import SPLIT_CHOICES
+from harness.errors import strict_warnings
 
 
 if TYPE_CHECKING:
@@ -77,6 +79,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     dest="harness_strict_baseline",
                     help="fail any drop beyond baseline_tolerance, without the paired test "
                          "(task.yaml `baseline_rule: strict` does this per task)")
+    group.addoption("--harness-strict", action="store_true", dest="harness_strict",
+                    help="treat warnings about the inputs (unknown keys in task.yaml or fixture "
+                         "rows, most likely typos) as errors")
 
 
 def _taken(parser: pytest.Parser) -> set[str]:
@@ -146,10 +151,15 @@ class _HarnessState:
             self._session = harness.Session(settings)
         return self._session
 
+    def strict(self) -> AbstractContextManager[None]:
+        """--harness-strict: a HarnessWarning (an unknown key...) raises as a HarnessError."""
+        return strict_warnings() if self.config.getoption("harness_strict") else nullcontext()
+
     def evaluate(self, task: str, version: str, split: str | None = None) -> Evaluation:
         try:
-            evaluation = self.session.evaluate(task, version, split=split,
-                                               write=not self.on_worker)
+            with self.strict():
+                evaluation = self.session.evaluate(task, version, split=split,
+                                                   write=not self.on_worker)
         except HarnessError as exc:
             pytest.fail(f"{task}/{version}: {exc}", pytrace=False)
         if evaluation.result.errors:
@@ -192,7 +202,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                 f"but its module has no pytest.mark.harness_task('<task>')")
     state: _HarnessState = metafunc.config.stash[_STATE]
     try:
-        versions = state.session.versions(task)
+        with state.strict():
+            versions = state.session.versions(task)
+            cases_of_task = state.session.critical_cases(task) if wants_case else []
         chosen = metafunc.config.getoption("prompt_version")
         if chosen:
             unknown = [v for v in chosen if v not in versions]
@@ -203,7 +215,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if wants_version:
             metafunc.parametrize("prompt_version", versions, ids=[f"{task}/{v}" for v in versions])
         if wants_case:
-            cases = [(v, case) for v in versions for case in state.session.critical_cases(task)]
+            cases = [(v, case) for v in versions for case in cases_of_task]
             metafunc.parametrize("critical_case", cases,
                                  ids=[f"{task}/{v}/{case_id}" for v, case_id in cases])
     except HarnessError as exc:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 
 from harness import HarnessError
+from harness.errors import format_warning, strict_warnings
 from harness.cli import cache, ci, evaluate, ls, optimize, report
 from harness.cli._common import EXIT_USAGE
 
@@ -36,7 +39,25 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    for command_parser in _subcommand_parsers(parser):
+        # After the command too (`harness eval T --strict`); SUPPRESS keeps an earlier
+        # `harness --strict eval T` from being reset by the subcommand's default.
+        command_parser.add_argument("--strict", action="store_true", default=argparse.SUPPRESS,
+                                    help=STRICT_HELP)
     return parser
+
+
+STRICT_HELP = ("treat warnings about the inputs (unknown keys in task.yaml or fixture rows, "
+               "most likely typos) as errors")
+
+
+def _subcommand_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases map to one parser
+                yield child
+                yield from _subcommand_parsers(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,8 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "run", None) is None:
         parser.print_help()
         return EXIT_USAGE
+    warnings.formatwarning = format_warning
     try:
-        return args.run(args)
+        with strict_warnings() if args.strict else nullcontext():
+            return args.run(args)
     except HarnessError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.datasets import representative_indices
 from harness.errors import UsageError
 from harness.labelstudio.annotations import ReviewedTask, read_export
 from harness.labelstudio.client import Connection
@@ -44,7 +45,11 @@ def stored_items(task: TaskSpec, run_dir: Path, *, limit: int | None) -> PushSou
     if missing:
         raise UsageError(f"{run_dir / 'results.jsonl'}: rows without their inputs (first: "
                          f"{missing[0]!r}); push a run folder written by `harness eval`")
-    return PushSource(items[:limit], model_version(task.name, run.info.version, run.info.model))
+    # --limit N: the same seeded, label-stratified sample `harness eval --limit N` takes.
+    chosen = representative_indices([(o.id, o.expected) for o in run.outcomes], limit,
+                                  task.splits.seed)
+    return PushSource([item for i, item in enumerate(items) if i in chosen],
+                      model_version(task.name, run.info.version, run.info.model))
 
 
 def predicted_items(session: Session, task: TaskSpec, version: str | None, *,
