@@ -22,6 +22,17 @@ from harness.records import MODES
 
 CACHE_MODES = ("record", "replay", "refresh", "off")
 SPLIT_CHOICES = ("train", "validation", "test", "all")
+# llama.cpp threads of the local backend (default: the cores this process may use).
+THREADS_ENV = "HARNESS_THREADS"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (sched_getaffinity honours taskset and container CPU
+    sets), not os.cpu_count()."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True, slots=True)

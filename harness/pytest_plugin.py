@@ -12,15 +12,17 @@ Each (task, version, split) is evaluated once per session and shared by every te
 
 from __future__ import annotations
 
+import json
+import os
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import harness
 from harness import MODES, HarnessError, load_settings, wording
-from harness.config import SPLIT_CHOICES
+from harness.config import SPLIT_CHOICES, THREADS_ENV, available_cores
 from harness.errors import strict_warnings
 
 
@@ -107,6 +109,28 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "harness_task(name): the task an eval module tests")
     config.stash[_STATE] = _HarnessState(config)
+    if getattr(config.option, "dist", "no") == "load":
+        # `pytest -n N`: keep each prompt version's tests on one worker (see
+        # pytest_collection_modifyitems), so it is evaluated and reported once, not per worker.
+        config.option.dist = "loadgroup"
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if hasattr(config, "workerinput") and workers.isdigit() and not os.environ.get(THREADS_ENV):
+        # N model processes on C cores: C // N llama.cpp threads each. More threads than cores
+        # spin against each other (two processes x 2 threads on 2 cores ran ~20x slower).
+        os.environ[THREADS_ENV] = str(max(1, available_cores() // max(1, int(workers))))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks on the workers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        task = _task_of(item)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        case = params.get("critical_case")  # (version, id); not a tuple when there is none
+        version = params.get("prompt_version") or (case[0] if isinstance(case, tuple) else None)
+        if task and isinstance(version, str):
+            item.add_marker(pytest.mark.xdist_group(f"harness-{task}-{version}"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -122,7 +146,11 @@ class _HarnessState:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self._session: Session | None = None
-        self.on_worker = hasattr(config, "workerinput")  # xdist: workers write nothing
+        # pytest-xdist: each worker evaluates and writes the run folders of the versions it
+        # was given (the plugin groups a version's tests on one worker); the controller merges
+        # the workers' summaries, writes the comparisons and the index, and sets the exit code.
+        self.on_worker = hasattr(config, "workerinput")
+        self.worker_rows: list[dict] = []  # summaries sent by xdist workers (controller only)
         self.comparisons: list[str] = []  # comparison pages written at session end
 
     @property
@@ -158,8 +186,7 @@ class _HarnessState:
     def evaluate(self, task: str, version: str, split: str | None = None) -> Evaluation:
         try:
             with self.strict():
-                evaluation = self.session.evaluate(task, version, split=split,
-                                                   write=not self.on_worker)
+                evaluation = self.session.evaluate(task, version, split=split)
         except HarnessError as exc:
             pytest.fail(f"{task}/{version}: {exc}", pytrace=False)
         if evaluation.result.errors:
@@ -172,12 +199,27 @@ class _HarnessState:
             return []
         return self._session.evaluations()
 
+    def rows(self) -> list[dict]:
+        """What the summary shows of every evaluation: this process's, then the workers'."""
+        return [_summary_row(e) for e in self.evaluations()] + self.worker_rows
+
     def write_comparisons(self) -> None:
-        """After the session: one comparison page per task evaluated in several versions."""
-        if self._session is None or self.on_worker:
+        """After the session: one comparison page per task evaluated in several versions (same
+        model, mode, split and limit), from the run folders written here or by the workers."""
+        if self.on_worker:
             return
+        groups: dict[tuple, dict[str, str]] = {}
+        for row in self.rows():
+            if row["report_dir"]:
+                groups.setdefault(tuple(row["group"]), {})[row["version"]] = row["report_dir"]
         try:
-            self.comparisons = [str(p) for p in self._session.compare_session_versions()]
+            self.comparisons = []
+            for (task, *_), dirs in groups.items():
+                if len(dirs) > 1:
+                    order = self.session.versions(task)  # v1, v2, ..., v10 as on disk
+                    chosen = sorted(dirs, key=lambda v: (order.index(v) if v in order
+                                                         else len(order), v))
+                    self.comparisons.append(str(self.session.compare([dirs[v] for v in chosen])))
         except HarnessError as exc:
             self.comparisons = [f"(no comparison written: {exc})"]
 
@@ -246,8 +288,6 @@ class Gate:
     def check_baseline(self, version: str) -> None:
         evaluation = self.evaluation(version)
         if self._state.config.getoption("update_baseline"):
-            if self._state.on_worker:
-                pytest.skip("--update-baseline is ignored on xdist workers")
             critical = self._state.evaluate(self.task, version, split="critical")
             path = self._state.session.update_baseline(evaluation, critical)
             print(f"baseline written: {path}")
@@ -327,31 +367,59 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
     if state is None:
         return
+    if state.on_worker:
+        session.config.workeroutput[_WORKER_KEY] = json.dumps(  # type: ignore[attr-defined]
+            [_summary_row(e) for e in state.evaluations()])
+        return
     state.write_comparisons()
-    errored = any(e.result.errors for e in state.evaluations())
+    errored = any(row["errored"] for row in state.rows())
     if errored and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         session.exitstatus = EXIT_MODEL_ERRORS
+
+
+_WORKER_KEY = "harness_evaluations"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: a worker finished; keep the summaries of what it evaluated."""
+    state = node.config.stash.get(_STATE, None)
+    output = getattr(node, "workeroutput", None) or {}
+    if state is not None and _WORKER_KEY in output:
+        state.worker_rows.extend(json.loads(output[_WORKER_KEY]))
+
+
+def _summary_row(e: Evaluation) -> dict:
+    """An evaluation as the summary and the comparisons need it; plain JSON, so an xdist worker
+    can send it to the controller."""
+    spec = e.result.spec
+    return {"name": e.name, "version": spec.version, "metrics": e.metrics.as_dict(),
+            "status": wording.status(e), "baseline": wording.baseline_status(e),
+            "notes": wording.notes(e), "errored": bool(e.result.errors),
+            "report_dir": str(e.report_dir) if e.report_dir is not None else "",
+            "group": [spec.task, spec.model, spec.mode, spec.split, spec.limit]}
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
                             config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    evaluations = state.evaluations() if state else []
-    if not evaluations:
+    rows = state.rows() if state else []
+    if not rows:
         return
     write = terminalreporter.write_line
     terminalreporter.section("harness: prompt evaluations")
     s = state.settings
     write(f"model={s.model} mode={s.mode} split={s.split}" + (f" limit={s.limit}" if s.limit else ""))
-    write(harness.metrics_table([(e.name, e.metrics, wording.status(e)) for e in evaluations]))
-    for e in evaluations:
-        write(wording.baseline_status(e))
-        for note in wording.notes(e):
-            write(note, red=bool(e.result.errors) and "model calls failed" in note)
-    for e in evaluations:
-        if e.report_dir is not None:
-            write(f"report: {e.report_dir / 'index.html'}")
+    write(harness.metrics_table([(row["name"], harness.Metrics.from_dict(row["metrics"]),
+                                  row["status"]) for row in rows]))
+    for row in rows:
+        write(row["baseline"])
+        for note in row["notes"]:
+            write(note, red=row["errored"] and "model calls failed" in note)
+    for row in rows:
+        if row["report_dir"]:
+            write(f"report: {Path(row['report_dir']) / 'index.html'}")
     for path in state.comparisons:
         write(f"comparison: {path}")
-    if any(e.report_dir is not None for e in evaluations):
+    if any(row["report_dir"] for row in rows):
         write(f"all runs: {state.session.report_root / 'index.html'}")

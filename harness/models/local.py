@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.config import THREADS_ENV, available_cores
 from harness.errors import BackendError, HarnessWarning
 from harness.models.base import BackendOptions
 from harness.models.chat_format import PLAIN_SHAPE, ChatFormat, chat_format
@@ -56,12 +57,10 @@ def default_model_path() -> Path:
     return path
 
 
-THREADS_ENV = "HARNESS_THREADS"
 
 
 def default_threads() -> int:
-    """`HARNESS_THREADS`, else the cores this process may run on (sched_getaffinity, which
-    honours taskset and container CPU sets), not os.cpu_count(): more llama.cpp threads than
+    """`HARNESS_THREADS`, else the cores this process may run on: more llama.cpp threads than
     cores spin against each other (two processes on 2 cores ran ~20x slower)."""
     raw = os.environ.get(THREADS_ENV, "").strip()
     if raw:
@@ -72,10 +71,7 @@ def default_threads() -> int:
         if value < 1:
             raise BackendError(f"{THREADS_ENV}={raw!r}: expected a positive number of threads")
         return value
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
+    return available_cores()
 
 
 @functools.lru_cache(maxsize=8)
