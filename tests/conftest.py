@@ -38,6 +38,25 @@ def demo_project(tmp_path: Path) -> Path:
     return copy_task(tmp_path / "project")
 
 
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Install tests/fake_backend.py's FakeBackend as a model for this test only: the `fake`
+    prefix is added to the static backend table (harness.models.base.BACKENDS) and removed after
+    the test. `fake_model(backend, name="default")` returns the model name ("fake:default") to
+    give to --model / Settings; CLI, plugin (pytester, in-process) and Session then build it the
+    way they build `local`."""
+    from harness.models.base import BACKENDS
+    from tests import fake_backend
+
+    monkeypatch.setitem(BACKENDS, "fake", ("tests.fake_backend", "a test double (tests/)"))
+    monkeypatch.setattr(fake_backend, "INSTALLED", {})
+
+    def install(backend: fake_backend.FakeBackend, name: str = "default") -> str:
+        fake_backend.INSTALLED[name] = backend
+        return f"fake:{name}"
+    return install
+
+
 @pytest.fixture(scope="session")
 def local_backend():
     from harness.models import get_backend
