@@ -1,10 +1,13 @@
 """Benchmark: the optimizer on each shipped task, start vs optimized macro-F1 on test, with the
-TF-IDF + logistic-regression baseline (trained on train) beside them.
+TF-IDF + logistic-regression baseline (trained on train) beside them, where the budget went
+(start, train errors, teacher, screening, full validation of contenders), and every
+confirmation with its paired test (was anything accepted without a significant gain?).
 
-    python bench/bench_optimize.py [--tasks subjectivity tickets] [--iterations 2] [--seed 0]
+    python bench/bench_optimize.py [--tasks subjectivity tickets] [--iterations 3] [--seed 0]
 
-Runs on a temporary copy of the project with an empty response cache, so every model call is
-real and timed; the repo's prompts/ is not touched.
+Defaults are OptimizeConfig's (what `harness optimize` uses). Runs on a temporary copy of the
+project with an empty response cache, so every model call is real and timed; the repo's
+prompts/ is not touched.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ import time
 from pathlib import Path
 
 from harness.cache import Cache
+from harness.cli.optimize import describe
 from harness.classical import tfidf_logreg
 from harness.datasets import load_fixture
 from harness.metrics import classification_metrics
 from harness.models import get_backend
 from harness.optimizer import OptimizeConfig, optimize
+from harness.report.optimize import budget_split
 from harness.tasks import load_task
+
+DEFAULTS = OptimizeConfig(task="")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,12 +37,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=["subjectivity", "tickets"])
     parser.add_argument("--start", default="v2")
-    parser.add_argument("--iterations", type=int, default=2)
-    parser.add_argument("--budget-calls", type=int, default=3000)
-    parser.add_argument("--minibatch", type=int, default=16)
-    parser.add_argument("--train-sample", type=int, default=32)
-    parser.add_argument("--confirm", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--iterations", type=int, default=DEFAULTS.iterations)
+    parser.add_argument("--budget-calls", type=int, default=DEFAULTS.budget_calls)
+    parser.add_argument("--minibatch", type=int, default=DEFAULTS.minibatch)
+    parser.add_argument("--train-sample", type=int, default=DEFAULTS.train_sample)
+    parser.add_argument("--confirm", type=int, default=DEFAULTS.confirm)
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     args = parser.parse_args()
 
     backend = get_backend("local")
@@ -58,11 +65,18 @@ def main() -> None:
                                     train_sample=args.train_sample, confirm=args.confirm,
                                     seed=args.seed)
             clock = time.perf_counter()
-            result = optimize(config, root=project, backend=backend, teacher=lambda: backend,
+            result = optimize(config, root=project, backends=lambda model: backend,
                               cache=Cache(project / ".harness-cache", "record"),
                               report_dir=project / "reports",
-                              echo=lambda line: print("  " + line, flush=True))
+                              on_event=lambda event: print("  " + describe(event), flush=True))
             wall = time.perf_counter() - clock
+            print(f"  budget split (calls charged): {budget_split(result)}")
+            for e in result.evaluations:
+                if e.gain is not None:
+                    print(f"  confirmation: candidate {e.candidate} {e.verdict}: "
+                          f"{e.gain.describe()}")
+            print(f"  test: {result.test_gain.describe() if result.test_gain else 'no winner'}; "
+                  f"holds on test: {result.holds_on_test}; whole run {result.duration_s:.0f} s")
             winner = result.candidates[result.winner]
             rows.append((name, result.start_test.metrics.macro_f1,
                          result.winner_test.metrics.macro_f1, classical,

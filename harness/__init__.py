@@ -33,6 +33,7 @@ _LAZY = {
     "flip_lines": "harness.gate",
     "OptimizeConfig": "harness.optimizer",
     "OptimizeResult": "harness.optimizer",
+    "CallsFailed": "harness.optimizer.events",
     "StoredRun": "harness.stored",
     "Baseline": "harness.stored",
     "Outcome": "harness.stored",
@@ -76,5 +77,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from harness.gate import GateResult, describe_failure, flip_lines
     from harness.metrics import Metrics, classification_metrics
     from harness.optimizer import OptimizeConfig, OptimizeResult
+    from harness.optimizer.events import CallsFailed
     from harness.report import metrics_table, write_comparison, write_index
     from harness.stored import Baseline, Outcome, StoredRun, read_baseline, read_run

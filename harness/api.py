@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,18 +241,15 @@ class Session:
         return paths
 
     def optimize(self, config: OptimizeConfig, *, resume: bool = False,
-                 echo=lambda line: None) -> OptimizeResult:
+                 explicit: Collection[str] = (), on_event=lambda event: None) -> OptimizeResult:
         """Run (or `resume`) the optimizer loop; writes the new prompt version (when a candidate
         beat the start), the run log and checkpoint, and the trajectory report under
-        report_dir/<run-id>/."""
+        report_dir/<run-id>/. `on_event` gets harness.optimizer.events as they happen; on
+        resume only the limits named in `explicit` replace the run's own."""
         s = self.settings
-        backend = self.backend(config.model)
-        if "teacher" in config.proposers:
-            self.backend(config.teacher)  # an unknown teacher fails now, not mid-run
-        result = optimize(config, root=s.root, backend=backend,
-                          teacher=lambda: self.backend(config.teacher), cache=self.cache,
-                          report_dir=s.resolve(s.report_dir), resume=resume, echo=echo,
-                          progress=s.progress)
+        result = optimize(config, root=s.root, backends=self.backend, cache=self.cache,
+                          report_dir=s.resolve(s.report_dir), resume=resume, explicit=explicit,
+                          on_event=on_event, progress=s.progress)
         write_optimize_report(result.directory, result)
         return result
 

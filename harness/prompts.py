@@ -274,6 +274,10 @@ class Renderer:
                 stacks.setdefault(block, []).append(func)
         return stacks
 
+    def blocks(self) -> frozenset[str]:
+        """The blocks this version renders: its own and the ones it inherits."""
+        return frozenset(self._blocks)
+
     def render(self, example: Example) -> RenderedPrompt:
         messages = []
         for role in ROLES:

@@ -28,12 +28,14 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: 
         price: Price | None = None, task: TaskSpec | None = None,
         fixture: Fixture | None = None, prompt: PromptVersion | None = None,
         examples: Sequence[Example] | None = None,
-        git: Mapping[str, str] | None = None) -> RunResult:
+        git: Mapping[str, str] | None = None,
+        requests: Sequence[LabelRequest] | None = None) -> RunResult:
     """Loaded objects flow down: `task`, `fixture` (e.g. unlabeled items to pre-label for
     review), `prompt` (an in-memory version such as an optimizer candidate or a pull request's
     base) and `examples` (exactly these, e.g. a minibatch) replace what would be read from disk
-    for `spec`; `git` replaces asking git again. The cache keys on the rendered messages either
-    way, so an unchanged prompt costs no model calls."""
+    for `spec`; `git` replaces asking git again; `requests`: the prompts of `examples`, already
+    rendered from `prompt` (the optimizer renders each once, to charge its budget). The cache
+    keys on the rendered messages either way, so an unchanged prompt costs no model calls."""
     task = task if task is not None else load_task(root, spec.task)
     version = prompt if prompt is not None else load_version(task, spec.version)
     fixture = fixture or load_fixture(task)
@@ -48,9 +50,12 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: 
                          f"it supports {', '.join(backend.modes())}")
 
     # Render every prompt before the first model call: template errors surface at once.
-    renderer = Renderer(task, version)
-    requests = [LabelRequest(renderer.render(e), task.label_names, spec.mode, spec.params)
-                for e in examples]
+    if requests is None:
+        renderer = Renderer(task, version)
+        requests = [LabelRequest(renderer.render(e), task.label_names, spec.mode, spec.params)
+                    for e in examples]
+    elif len(requests) != len(examples) or spec.limit is not None:
+        raise ValueError("requests must match examples one to one (and no limit)")
 
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()

@@ -15,7 +15,8 @@ from harness.errors import TemplateError
 from harness.metrics import classification_metrics
 from harness.optimizer import objective
 from harness.optimizer.candidates import as_version, write_version
-from harness.optimizer.proposers import clean_instruction, exemplars, knn
+from harness.optimizer.proposers import Context, Exemplars, Knn
+from harness.optimizer.teacher import clean_instruction
 from harness.optimizer.records import Candidate, DemoChoice
 from harness.optimizer.sampling import rng, sample_errors, stratified_sample
 from harness.prompts import Renderer, load_version
@@ -124,11 +125,19 @@ def test_teacher_output_is_cleaned_and_keeps_the_answer_format(tmp_path):
                                 task, [])
     assert text.startswith("Decide whether the sentence can be checked.")
     assert text.endswith("Answer with one of: Objective, Subjective.")
-    looping = "Label the sentence.\nLabel the sentence.\n\nObjective or Subjective?\nLabel the sentence."
-    assert clean_instruction(looping, task, [])[0] == "Label the sentence.\n\nObjective or Subjective?"
-    long = "Objective facts can be checked; Subjective ones cannot. " * 40
-    cut, _ = clean_instruction(long, task, [])
-    assert len(cut) <= 700 and cut.endswith(".")  # cut at a sentence end
+    long = ("Read the sentence once. Numbers, sizes and weights point to a fact. So do reports of "
+            "what arrived, what broke and when. Praise, blame and advice are opinions. Words "
+            "like love, hate, great or awful mark a feeling. A complaint can still be factual if "
+            "it says what happened. Sarcasm is an opinion even when it sounds like a report. "
+            "Mixed sentences go by their main claim. Comparisons without a measure are "
+            "judgments. Quoted specifications are facts. Recommendations to other buyers are "
+            "opinions. Questions that hint at a view count as opinions too. Descriptions of a "
+            "colour are facts, but calling it pretty is not. When in doubt, ask whether a "
+            "stranger could check the claim with the product in hand. Label checkable claims "
+            "Objective and everything else Subjective.")
+    cut, why = clean_instruction(long, task, [])
+    kept = cut.split("\nAnswer with one of")[0]
+    assert len(kept) <= 700 and kept.endswith("in hand."), why  # cut at a sentence end
     again, why = clean_instruction('Instruction: "Decide whether the sentence can be checked."',
                                    task, [text])
     assert again is None and "repeats" in why
@@ -152,15 +161,21 @@ def test_stratified_sample_keeps_every_label():
     assert len(sample) == 10 and {e.label for e in sample} == {"a", "b"}
 
 
+def _context(task, incumbent, errors=(), tried=frozenset()):
+    return Context(task, 1, incumbent, "Classify.", tuple(errors), (), tried, ())
+
+
 def test_proposers_exemplars_and_knn(tmp_path):
+    task = load_task(copy_task(tmp_path, "subjectivity", rows=20), "subjectivity")
     start = Candidate(0, 0, None, "start", None, None)
     errors = [(ex("e1", "x", "a"), Prediction("e1", "a", "b", 0.5, None, "b", "h", False))]
-    proposal = exemplars(start, errors, n_labels=2, max_demos=8)
+    proposal = Exemplars(max_demos=8).propose(_context(task, start, errors))
     assert proposal.demos == DemoChoice("fixed", ("e1",)) and "e1" in proposal.rationale
-    assert knn(start, set()).demos == DemoChoice("knn", (), 4)
-    assert knn(start, {(None, DemoChoice("knn", (), 4))}).demos.k == 2
+    assert Knn().propose(_context(task, start)).demos == DemoChoice("knn", (), 4)
+    tried = frozenset({(None, DemoChoice("knn", (), 4))})
+    assert Knn().propose(_context(task, start, tried=tried)).demos.k == 2
     knn_incumbent = Candidate(1, 1, 0, "knn", None, DemoChoice("knn", (), 4))
-    assert exemplars(knn_incumbent, errors, 2, 8) is None
+    assert Exemplars(8).propose(_context(task, knn_incumbent, errors)) is None
 
 
 def test_objective_with_a_recall_floor(tmp_path):

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from harness.demos import sidecar_path, write_sidecar
 from harness.errors import UsageError
+from harness.fsutil import atomic_write_text
 from harness.optimizer.records import Candidate, DemoChoice
 from harness.prompts import load_version, version_from_source
 from harness.records import Demonstrations, Example, PromptVersion, TaskSpec
@@ -80,6 +81,5 @@ def write_version(task: TaskSpec, name: str, start: str, candidate: Candidate,
     demos = materialize(candidate.demos, train)
     if demos is not None:
         write_sidecar(sidecar_path(path), demos)
-    path.write_text(template_source(task, start, candidate, header_comment(facts)),
-                    encoding="utf-8")
+    atomic_write_text(path, template_source(task, start, candidate, header_comment(facts)))
     return load_version(task, name)

@@ -1,408 +1,354 @@
-"""The optimizer loop: candidate 0 is the start version; each iteration samples the incumbent's
-training errors, asks the proposers for candidates, screens them on a validation minibatch
-against the incumbent on the same examples, scores the best few on the full validation split,
-and replaces the incumbent only with a strictly better one. Test is scored once, at the end.
+"""The optimizer loop. Candidate 0 is the start version, scored on validation. Each iteration:
 
-The budget counts requests charged to this run: each distinct rendered prompt once, whether or
-not the response cache already held it, so a run takes the same path on a cold or warm cache.
+1. run the incumbent on a train sample and sample its errors across confusion cells;
+2. ask each proposer for one candidate (a degenerate teacher instruction is rejected, with
+   the reason);
+3. screen the candidates on a validation minibatch next to the incumbent on the same examples;
+   only those strictly better (at most `confirm`) get the full validation split;
+4. replace the incumbent only with a real gain there (selection.py).
+
+It stops on the call budget, the iteration limit, patience or the target. Test is scored once,
+at the end, for the start and the winner, and never used to select. Model calls that fail stop
+the run (CallsFailed); `resume` continues from the last finished iteration.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection
 from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.cache import Cache
 from harness.datasets import load_fixture
 from harness.errors import UsageError
-from harness.metrics import metrics_for
 from harness.models.base import Backend
-from harness.optimizer import checkpoint, objective, proposers
-from harness.optimizer.candidates import as_version, write_version
-from harness.optimizer.checkpoint import State
-from harness.optimizer.records import (PROPOSERS, Candidate, CandidateEval, IterationLog,
-                                       OptimizeConfig, OptimizeResult, Outcome, Score)
+from harness.optimizer import objective
+from harness.optimizer import events as ev
+from harness.optimizer.budget import Budget, OverBudget
+from harness.optimizer.candidates import write_version
+from harness.optimizer.preflight import check_blocks, check_config, estimate_calls
+from harness.optimizer.evaluation import Evaluator, Scored, TeacherLine
+from harness.optimizer.journal import CHECKPOINT, Journal, State, find_resumable, \
+    resumed_config
+from harness.optimizer.proposers import Context, Proposal, make_proposers
+from harness.optimizer.records import (Candidate, CandidateEval, IterationLog,
+                                       OptimizeConfig, OptimizeResult, Outcome, Rejection)
 from harness.optimizer.sampling import rng, sample_errors, splits, stratified_sample
-from harness.prompts import Renderer, load_version, next_version
-from harness.records import Example, PromptVersion, RunSpec, TaskSpec
-from harness.runner import run
+from harness.optimizer.selection import accept_verdict, gain, screen_verdict
+from harness.prompts import load_version, next_version
 from harness.tasks import load_task
 
-Echo = Callable[[str], None]
-
-
-class _OverBudget(Exception):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class _Scored:
-    outcome: Outcome
-    record: CandidateEval
-
-
-def estimate_calls(config: OptimizeConfig, n_train: int, n_validation: int) -> int:
-    """Upper bound of the calls the search charges (before the budget caps it)."""
-    batch = min(config.minibatch, n_validation)
-    screening = batch < n_validation
-    proposals = len(config.proposers)
-    per_iteration = (min(config.train_sample, n_train) + ("teacher" in config.proposers)
-                     + proposals * batch + (batch if screening else 0)
-                     + (min(config.confirm, proposals) * n_validation if screening else 0))
-    return n_validation + config.iterations * per_iteration
+TIMING_SAMPLE = 8  # validation examples of the start version timed for the estimate
+BUDGET_SPENT = "call budget spent"
 
 
 class Optimizer:
-    def __init__(self, config: OptimizeConfig, *, root: Path, backend: Backend,
-                 teacher: Callable[[], Backend], cache: Cache, report_dir: Path,
-                 echo: Echo = lambda line: None, progress: bool = False) -> None:
-        self.config, self.root, self.backend, self.cache = config, root, backend, cache
-        self._teacher_factory, self._teacher = teacher, None
-        self.report_dir, self.echo, self.progress = report_dir, echo, progress
-        self.task: TaskSpec = load_task(root, config.task)
-        self.start: PromptVersion = load_version(self.task, config.start)
+    def __init__(self, config: OptimizeConfig, *, root: Path, backends: Callable[[str], Backend],
+                 cache: Cache, report_dir: Path, resume: bool = False,
+                 explicit: Collection[str] = (), on_event: ev.OnEvent = lambda e: None,
+                 progress: bool = False) -> None:
+        self.root, self.emit = root, on_event
+        journal = None
+        if resume:  # the run's own settings, unless a limit is explicitly changed
+            directory = find_resumable(report_dir, config.task)
+            journal = Journal.resume(directory)
+            config, self._kept, self._changed = resumed_config(
+                journal.state.config, config, frozenset(explicit), directory / CHECKPOINT)
+        self.config = config
+        self.task = load_task(root, config.task)
+        self.start = load_version(self.task, config.start)
         fixture = load_fixture(self.task)
         self.parts = splits(self.task, fixture)
-        self._check(config)
-        self._versions: dict[int, PromptVersion] = {}
-        self._instructions: dict[int, str] = {}
-
-    def _check(self, config: OptimizeConfig) -> None:
-        unknown = sorted(set(config.proposers) - set(PROPOSERS))
-        if unknown or not config.proposers:
-            raise UsageError(f"unknown proposer {unknown[0] if unknown else '(none)'!r}; "
-                             f"choose from {', '.join(PROPOSERS)}")
-        if config.mode not in self.backend.modes():
+        check_config(config, len(self.parts["validation"]))
+        check_blocks(self.task, self.start, config.proposers)
+        backend = backends(config.model)
+        if config.mode not in backend.modes():
             raise UsageError(f"model {config.model!r} does not support mode {config.mode!r}")
-        n_validation = len(self.parts["validation"])
-        if config.budget_calls < n_validation:
-            raise UsageError(f"--budget-calls {config.budget_calls} is smaller than one "
-                             f"evaluation: scoring the start version on the validation split "
-                             f"takes {n_validation} calls; give at least {n_validation}")
-        for name in ("iterations", "minibatch", "confirm", "train_sample"):
-            if getattr(config, name) < 1:
-                raise UsageError(f"{name} must be at least 1, got {getattr(config, name)}")
-        if config.patience < 1:
-            raise UsageError(f"--patience must be at least 1, got {config.patience}")
-
-    # -- evaluation ---------------------------------------------------------------------------
-    def version(self, state: State, cid: int) -> PromptVersion:
-        if cid not in self._versions:
-            self._versions[cid] = as_version(self.task, state.target_version, self.config.start,
-                                             state.candidates[cid], self.parts["train"])
-        return self._versions[cid]
-
-    def instruction(self, state: State, cid: int) -> str:
-        if cid not in self._instructions:
-            renderer = Renderer(self.task, self.version(state, cid))
-            self._instructions[cid] = renderer.render_block("instructions",
-                                                            self.parts["train"][0])
-        return self._instructions[cid]
-
-    def evaluate(self, state: State, cid: int, examples: Sequence[Example], stage: str,
-                 iteration: int, *, charge: bool = True) -> _Scored:
-        version = self.version(state, cid)
-        hashes = {Renderer(self.task, version).render(e).hash for e in examples}
-        new = hashes - state.seen
-        if charge and state.charged + len(new) > self.config.budget_calls:
-            raise _OverBudget
-        spec = RunSpec(task=self.task.name, version=version.name, model=self.config.model,
-                       mode=self.config.mode, split=stage)
-        result = run(spec, root=self.root, backend=self.backend, cache=self.cache,
-                     progress=self.progress, prompt=version, examples=examples)
-        metrics = metrics_for(result)
-        score = objective.score(self.task, metrics)
-        if charge:
-            state.charged += len(new)
-            state.seen |= new
-        tokens = sum(p.usage.prompt_tokens + p.usage.completion_tokens
-                     for p in result.predictions)
-        state.calls += result.model_calls
-        state.tokens += tokens
-        record = CandidateEval(cid, iteration, stage, score, result.model_calls,
-                               len(new) if charge else 0, tokens)
-        return _Scored(Outcome(result, metrics, score), record)
-
-    def _log_eval(self, directory: Path, state: State, record: CandidateEval) -> None:
-        state.evaluations.append(record)
-        checkpoint.append_log(directory, "evaluation", record)
-
-    def validation_score(self, state: State, cid: int) -> Score | None:
-        found = [e.score for e in state.evaluations
-                 if e.candidate == cid and e.stage == "validation"]
-        return found[-1] if found else None
-
-    # -- proposing ----------------------------------------------------------------------------
-    @property
-    def teacher(self) -> Backend:
-        if self._teacher is None:
-            self._teacher = self._teacher_factory()
-            if "generate" not in self._teacher.modes():
-                raise UsageError(f"teacher {self.config.teacher!r} cannot generate text "
-                                 f"(modes: {', '.join(self._teacher.modes())})")
-        return self._teacher
-
-    def _teach(self, state: State, incumbent: Candidate,
-               errors: list, rejected: list[str]) -> proposers.Proposal | None:
-        history = [(self.instruction(state, c.id), score) for c in state.candidates
-                   if (score := self.validation_score(state, c.id)) is not None]
-        request = proposers.teacher_request(self.task, self.instruction(state, incumbent.id),
-                                            errors, history, self.task.optimize_metric)
-        key = Cache.key(self.teacher.identity(), request)
-        if key not in state.seen and state.charged + 1 > self.config.budget_calls:
-            raise _OverBudget
-        output = self.cache.get(key, describe="teacher rewrite")
-        if output is None:
-            _, output = next(iter(self.teacher.complete([request])))
-            self.cache.put(key, output)
-            state.calls += 1
-            state.tokens += output.usage.prompt_tokens + output.usage.completion_tokens
-        if key not in state.seen:
-            state.charged += 1
-            state.seen.add(key)
-        if output.error is not None:
-            rejected.append(f"teacher: call failed: {output.error}")
-            return None
-        tried = [self.instruction(state, c.id) for c in state.candidates]
-        text, why = proposers.clean_instruction(output.raw, self.task, tried)
-        if text is None:
-            rejected.append(f"teacher: {why}")
-            return None
-        return proposers.Proposal("teacher", text, incumbent.demos,
-                                  f"teacher {self.config.teacher} rewrote the instruction from "
-                                  f"{len(errors)} sampled errors")
-
-    def propose(self, state: State, iteration: int, errors: list,
-                rejected: list[str]) -> list[proposers.Proposal]:
-        incumbent = state.candidates[state.incumbent]
-        tried = {c.signature() for c in state.candidates}
-        found: list[proposers.Proposal | None] = []
-        for name in self.config.proposers:
-            if name == "teacher":
-                found.append(self._teach(state, incumbent, errors, rejected))
-            elif name == "exemplars":
-                found.append(proposers.exemplars(incumbent, errors, len(self.task.labels),
-                                                 self.config.max_demos))
-            elif name == "knn":
-                found.append(proposers.knn(incumbent, tried))
-        unique = []
-        for proposal in found:
-            if proposal is None:
-                continue
-            if (proposal.instruction, proposal.demos) in tried:
-                rejected.append(f"{proposal.proposer}: same as an earlier candidate")
-                continue
-            tried.add((proposal.instruction, proposal.demos))
-            unique.append(proposal)
-        return unique
-
-    # -- the loop -----------------------------------------------------------------------------
-    def run(self, *, resume: bool = False) -> OptimizeResult:
-        clock = time.perf_counter()
-        config = self.config
-        if resume:
-            directory, state = checkpoint.find_resumable(self.report_dir, config)
-            state.config = config
-            checkpoint.rewrite_log(directory, state)
-            self.echo(f"resuming {state.run_id} after iteration {len(state.iterations)} "
-                      f"({state.charged} calls charged so far)")
-        else:
+        teacher = backends(config.teacher) if "teacher" in config.proposers else None
+        if teacher is not None and "generate" not in teacher.modes():
+            raise UsageError(f"teacher {config.teacher!r} cannot generate text "
+                             f"(modes: {', '.join(teacher.modes())})")
+        if journal is None:  # everything checked: only now does a run folder appear
             started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
             run_id = f"{started}-optimize-{config.task}-{config.start}-s{config.seed}"
-            directory = self.report_dir / run_id
-            state = State(run_id=run_id, config=config, target_version=next_version(self.task))
-            checkpoint.save(directory, state)  # resumable from the first call on
+            journal = Journal.create(report_dir, State(
+                run_id=run_id, config=config, target_version=next_version(self.task),
+                budget=Budget(config.budget_calls)))
+        journal.state.config = config
+        journal.state.budget.limit = config.budget_calls
+        self.journal, self.state, self.budget = journal, journal.state, journal.state.budget
+        self.resumed = resume
+        self.evaluator = Evaluator(
+            self.task, fixture, target=self.state.target_version, start=config.start,
+            model=config.model, mode=config.mode, train=self.parts["train"], root=root,
+            backend=backend, cache=cache, budget=self.budget, on_call=journal.call,
+            progress=progress)
+        ask = TeacherLine(teacher, cache, self.budget, journal.call).ask if teacher else None
+        self.proposers = make_proposers(config.proposers, teacher=config.teacher,
+                                        max_demos=config.max_demos, ask=ask)  # type: ignore
+
+    # -- the algorithm -------------------------------------------------------------------------
+    def run(self) -> OptimizeResult:
+        config, state = self.config, self.state
         n_val, n_test = len(self.parts["validation"]), len(self.parts["test"])
-        estimate = min(estimate_calls(config, len(self.parts["train"]), n_val),
-                       config.budget_calls)
-        self.echo(f"optimizing {config.task}/{config.start} for {objective.describe(self.task)} "
-                  f"on validation ({n_val} examples); train {len(self.parts['train'])}, "
-                  f"test {n_test}; teacher {config.teacher}, seed {config.seed}")
-        self.echo(f"estimated model calls: up to {estimate} for the search (budget "
-                  f"{config.budget_calls}) + {2 * n_test} for the final test scoring; cached "
-                  f"responses cost none")
-
+        search = min(estimate_calls(config, len(self.parts["train"]), n_val), config.budget_calls)
+        self.emit(ev.Started(config.task, config.start, objective.describe(self.task),
+                             len(self.parts["train"]), n_val, n_test,
+                             config.teacher if "teacher" in config.proposers else None,
+                             config.seed, config.budget_calls, search,
+                             2 * n_test))
+        if self.resumed:
+            self.emit(ev.Resumed(state.run_id, len(state.iterations), self.budget.charged,
+                                 self.journal.calls, self._kept, self._changed))
         if not state.candidates:
-            state.candidates.append(Candidate(0, 0, None, "start", None, None,
-                                              f"the start version {config.start}"))
-            checkpoint.append_log(directory, "candidate", state.candidates[0])
-            scored = self.evaluate(state, 0, self.parts["validation"], "validation", 0)
-            self._log_eval(directory, state, scored.record)
-            checkpoint.save(directory, state)
-            self.echo(f"start {config.start}: validation {self.task.optimize_metric} "
-                      f"{scored.record.score.value:.3f}")
+            self._score_start(search + 2 * n_test)
+            self.journal.save()
+        while not (reason := self._stop_reason()):
+            self._iteration(len(state.iterations) + 1)
+            self.journal.save()
+        state.stop_reason = reason
+        self.emit(ev.Stopped(reason))
+        return self._finish()
 
-        while state.status == "running":
-            reason = self._stop_reason(state)
-            if reason:
-                state.stop_reason = reason
-                break
-            self._iteration(directory, state, len(state.iterations) + 1)
-            checkpoint.save(directory, state)
-        return self._finish(directory, state, time.perf_counter() - clock)
+    def _score_start(self, ahead: int) -> None:
+        start = Candidate(0, 0, None, "start", None, None, f"the start version {self.config.start}")
+        self.journal.candidate(start)
+        validation = self.parts["validation"]
+        sample = self.evaluator.evaluate(start, validation[:TIMING_SAMPLE], "validation")
+        timed, seconds = self.evaluator.timed_calls, self.evaluator.timed_seconds
+        per_call = seconds / timed if timed else 0.0
+        self.emit(ev.TimeEstimate(timed, per_call, ahead - sample.charged,
+                                  per_call * (ahead - sample.charged)))
+        full = self.evaluator.evaluate(start, validation, "validation")
+        self.journal.evaluation(CandidateEval(0, 0, "validation", full.score,
+                                              sample.calls + full.calls,
+                                              sample.charged + full.charged, full.tokens,
+                                              verdict="start"))
+        self.emit(ev.StartScored(full.score))
 
-    def _stop_reason(self, state: State) -> str:
-        best = self.validation_score(state, state.incumbent)
-        if self.config.target is not None and best is not None and best.feasible and \
-                best.value >= self.config.target:
-            return f"reached the target {self.config.target:g}"
+    def _stop_reason(self) -> str:
+        config, state = self.config, self.state
+        best = self._validation_record(state.incumbent).score
+        if config.target is not None and best.feasible and best.value >= config.target:
+            return f"reached the target {config.target:g}"
         if state.stop_reason:
             return state.stop_reason
-        if len(state.iterations) >= self.config.iterations:
-            return f"ran {self.config.iterations} iterations"
-        if state.stale >= self.config.patience:
+        if len(state.iterations) >= config.iterations:
+            return f"ran {config.iterations} iterations"
+        if state.stale >= config.patience:
             return f"no improvement for {state.stale} iterations (patience)"
         return ""
 
-    def _iteration(self, directory: Path, state: State, it: int) -> None:
-        seed, config = self.config.seed, self.config
-        rejected: list[str] = []
+    def _iteration(self, it: int) -> None:
+        config, state = self.config, self.state
         incumbent = state.candidates[state.incumbent]
-        best = self.validation_score(state, state.incumbent)
-        assert best is not None
         try:
             sample = stratified_sample(self.parts["train"], config.train_sample,
-                                       rng(seed, "train"))
-            on_train = self.evaluate(state, incumbent.id, sample, "train", it)
-            self._log_eval(directory, state, on_train.record)
-            result = on_train.outcome.result
-            errors = sample_errors(result.examples, result.predictions, config.errors_shown,
-                                   rng(seed, "errors", it))
-            found = self.propose(state, it, errors, rejected)
-        except _OverBudget:
-            state.stop_reason = "call budget spent"
+                                       rng(config.seed, "train"))
+            on_train = self.evaluator.evaluate(incumbent, sample, "train")
+        except OverBudget:
+            state.stop_reason = BUDGET_SPENT
             return
-        ids = []
-        for proposal in found:
+        self._record(incumbent, it, "train", on_train, verdict="errors")
+        errors = sample_errors(sample, on_train.predictions, config.errors_shown,
+                               rng(config.seed, "errors", it))
+        proposals, out_of_budget = self._propose(it, incumbent, errors)
+        candidates = []
+        for proposal in proposals:
             candidate = Candidate(len(state.candidates), it, incumbent.id, proposal.proposer,
                                   proposal.instruction, proposal.demos, proposal.rationale)
-            state.candidates.append(candidate)
-            checkpoint.append_log(directory, "candidate", candidate)
-            ids.append(candidate.id)
-
-        promoted, out_of_budget = self._screen(directory, state, it, incumbent.id, ids)
-        accepted = None
-        for cid in promoted:
-            try:
-                scored = self.evaluate(state, cid, self.parts["validation"], "validation", it)
-            except _OverBudget:
-                out_of_budget = True
-                continue
-            self._log_eval(directory, state, scored.record)
-            if scored.record.score.beats(best):
-                best, accepted = scored.record.score, cid
+            self.journal.candidate(candidate)
+            self.emit(ev.Proposed(candidate))
+            candidates.append(candidate)
+        promoted, spent = self._screen(it, incumbent, candidates)
+        best, accepted = self._confirm(it, incumbent, promoted)
         if accepted is not None:
-            state.incumbent, state.stale = accepted, 0
+            state.incumbent, state.stale = accepted.id, 0
         else:
             state.stale += 1
-        if out_of_budget:
-            state.stop_reason = "call budget spent"
-            rejected.append("some candidates were not scored: call budget spent")
-        log = IterationLog(it, state.incumbent, best, tuple(ids), tuple(promoted), accepted,
-                           tuple(rejected), state.charged, state.calls)
-        state.iterations.append(log)
-        checkpoint.append_log(directory, "iteration", log)
-        start = self.validation_score(state, 0)
-        winner = state.candidates[state.incumbent]
-        self.echo(f"iteration {it}/{config.iterations}: proposed "
-                  f"{', '.join(state.candidates[i].proposer for i in ids) or 'nothing'}"
-                  f"{'; rejected ' + str(len(rejected)) if rejected else ''}; confirmed "
-                  f"{len(promoted)}; best {self.task.optimize_metric} {best.value:.3f} "
-                  f"(candidate {winner.id}, {winner.proposer}; start {start.value:.3f})"
-                  f"{' NEW' if accepted is not None else ''}; "
-                  f"{state.charged}/{config.budget_calls} calls charged, {state.calls} made")
+        if out_of_budget or spent:
+            state.stop_reason = BUDGET_SPENT
+        self.journal.iteration(IterationLog(
+            it, state.incumbent, best, tuple(c.id for c in candidates),
+            tuple(c.id for c in promoted), accepted.id if accepted else None,
+            sum(r.iteration == it for r in state.rejections), self.budget.charged))
+        self.emit(ev.IterationDone(it, config.iterations, state.candidates[state.incumbent],
+                                   best, self._validation_record(0).score, accepted is not None,
+                                   self.budget.charged, config.budget_calls, self.journal.calls))
 
-    def _screen(self, directory: Path, state: State, it: int, incumbent: int,
-                ids: list[int]) -> tuple[list[int], bool]:
-        """Candidates worth the full validation split: screened on a minibatch against the
-        incumbent on the same examples; at most `confirm`, none worse than the incumbent."""
-        validation = self.parts["validation"]
-        batch = stratified_sample(validation, self.config.minibatch, rng(self.config.seed,
-                                                                          "screen", it))
-        if len(batch) >= len(validation) or not ids:
-            return ids, False
-        try:
-            against = self.evaluate(state, incumbent, batch, "screen", it).record.score
-        except _OverBudget:
-            return [], True
-        screened, out_of_budget = [], False
-        for cid in ids:
+    def _propose(self, it: int, incumbent: Candidate, errors) -> tuple[list[Proposal], bool]:
+        state = self.state
+        history = tuple((self.evaluator.instruction(c), record.score) for c in state.candidates
+                        if (record := self._validation_record(c.id, missing_ok=True)))
+        context = Context(self.task, it, incumbent, self.evaluator.instruction(incumbent),
+                          tuple(errors), history,
+                          frozenset(c.signature() for c in state.candidates),
+                          tuple(self.evaluator.instruction(c) for c in state.candidates))
+        found, tried, out_of_budget = [], set(context.tried), False
+        for proposer in self.proposers:
             try:
-                scored = self.evaluate(state, cid, batch, "screen", it)
-            except _OverBudget:
+                proposal = proposer.propose(context)
+            except OverBudget:
                 out_of_budget = True
+                self._reject(Rejection(it, proposer.name, f"not asked: {BUDGET_SPENT}"))
                 continue
-            record = replace(scored.record, against=against)
-            self._log_eval(directory, state, record)
-            if not against.beats(record.score):
-                screened.append((record.score.key(), -cid, cid))
-        screened.sort(reverse=True)
-        return [cid for *_, cid in screened[: self.config.confirm]], out_of_budget
+            if isinstance(proposal, Rejection):
+                self._reject(proposal)
+            elif proposal is not None and (proposal.instruction, proposal.demos) in tried:
+                self._reject(Rejection(it, proposal.proposer, "same as an earlier candidate"))
+            elif proposal is not None:
+                tried.add((proposal.instruction, proposal.demos))
+                found.append(proposal)
+        return found, out_of_budget
 
-    def _finish(self, directory: Path, state: State, duration: float) -> OptimizeResult:
-        config, winner = self.config, state.incumbent
-        outcomes = {}
-        for cid in sorted({0, winner}):
+    def _screen(self, it: int, incumbent: Candidate,
+                candidates: list[Candidate]) -> tuple[list[Candidate], bool]:
+        """The candidates that get the full validation split, and whether the budget ran out."""
+        validation = self.parts["validation"]
+        batch = stratified_sample(validation, self.config.minibatch,
+                                  rng(self.config.seed, "screen", it))
+        if len(batch) >= len(validation) or not candidates:
+            return candidates, False  # the minibatch would be the whole split: no screening
+        try:
+            against = self.evaluator.evaluate(incumbent, batch, "screen")
+        except OverBudget:
+            for candidate in candidates:
+                self.emit(ev.NotScored(it, candidate, "screen", BUDGET_SPENT))
+            return [], True
+        self._record(incumbent, it, "screen", against, verdict="incumbent")
+        scored: dict[int, Scored] = {}
+        spent = False
+        for candidate in candidates:
+            try:
+                scored[candidate.id] = self.evaluator.evaluate(candidate, batch, "screen")
+            except OverBudget:
+                spent = True
+                self.emit(ev.NotScored(it, candidate, "screen", BUDGET_SPENT))
+        better = sorted((s.score.key(), -cid) for cid, s in scored.items()
+                        if screen_verdict(s.score, against.score) == "better")
+        top = {-negative for _, negative in better[::-1][: self.config.confirm]}
+        for candidate in candidates:
+            if candidate.id not in scored:
+                continue
+            s = scored[candidate.id]
+            verdict = screen_verdict(s.score, against.score)
+            if verdict == "better" and candidate.id not in top:
+                verdict = "not-confirmed"
+            self._record(candidate, it, "screen", s, against=against.score, verdict=verdict)
+            self.emit(ev.Screened(it, candidate, s.score, against.score, verdict))
+        return [c for c in candidates if c.id in top], spent
+
+    def _confirm(self, it: int, incumbent: Candidate, promoted: list[Candidate]):
+        """Full validation for the promoted; returns (best score, accepted candidate or None)."""
+        if not promoted:
+            return self._validation_record(incumbent.id).score, None
+        validation = self.parts["validation"]
+        best = self.evaluator.evaluate(incumbent, validation, "validation")  # charged before
+        accepted = None
+        for candidate in promoted:
+            try:
+                scored = self.evaluator.evaluate(candidate, validation, "validation")
+            except OverBudget:
+                self.emit(ev.NotScored(it, candidate, "validation", BUDGET_SPENT))
+                continue
+            change = self._gain(best, scored)
+            verdict = accept_verdict(scored.score, best.score, change, self.config)
+            self._record(candidate, it, "validation", scored, against=best.score,
+                         verdict=verdict, change=change)
+            self.emit(ev.Confirmed(it, candidate, scored.score, best.score, change, verdict))
+            if verdict == "accepted":
+                best, accepted = scored, candidate
+        return best.score, accepted
+
+    def _finish(self) -> OptimizeResult:
+        config, state, evaluator = self.config, self.state, self.evaluator
+        winner = state.candidates[state.incumbent]
+        finalists = [state.candidates[0]] + ([winner] if winner.id else [])
+        self.emit(ev.FinalScoring(len(finalists) * len(self.parts["test"])))
+        outcomes: dict[tuple[int, str], Scored] = {}
+        for candidate in finalists:
             for split in ("validation", "test"):
-                # Not charged: validation is cached from the search; test runs once, here.
-                outcomes[(cid, split)] = self.evaluate(state, cid, self.parts[split], split,
-                                                       len(state.iterations),
-                                                       charge=False).outcome
-        start_test, winner_test = outcomes[(0, "test")], outcomes[(winner, "test")]
-        start_val, winner_val = outcomes[(0, "validation")], outcomes[(winner, "validation")]
-        written = None
-        if winner != 0:
-            metric = self.task.optimize_metric
-            candidate = state.candidates[winner]
+                # Not charged: validation is known from the search; test runs once, here.
+                outcomes[(candidate.id, split)] = evaluator.evaluate(
+                    candidate, self.parts[split], split, charge=False)
+            self._record(candidate, len(state.iterations), "test",
+                         outcomes[(candidate.id, "test")], verdict="final")
+        start_val, start_test = outcomes[(0, "validation")], outcomes[(0, "test")]
+        winner_val = outcomes[(winner.id, "validation")]
+        winner_test = outcomes[(winner.id, "test")]
+        validation_gain = self._gain(start_val, winner_val) if winner.id else None
+        test_gain = self._gain(start_test, winner_test) if winner.id else None
+        written, source = None, ""
+        if winner.id:
+            holds = test_gain.delta > 0 and test_gain.pvalue <= config.alpha
             facts = {
                 "parent": config.start,
-                f"validation {metric}": f"{start_val.score.value:.3f} ({config.start}) -> "
-                                        f"{winner_val.score.value:.3f}",
-                f"test {metric}": f"{start_test.score.value:.3f} ({config.start}) -> "
-                                  f"{winner_test.score.value:.3f} (scored once, not used to "
-                                  f"select)",
-                "candidate": f"{winner} by {candidate.proposer}: {candidate.rationale}",
+                f"validation {self.task.optimize_metric}": validation_gain.describe(),
+                f"test {self.task.optimize_metric}": f"{test_gain.describe()}; "
+                f"{'holds' if holds else 'does NOT hold'} on test (scored once, never used "
+                f"to select)",
+                "candidate": f"{winner.id} by {winner.proposer}: {winner.rationale}",
                 "model": f"{config.model} ({config.mode} mode)",
                 "teacher": config.teacher, "seed": config.seed, "run id": state.run_id,
-                "report": _relative(directory / "index.html", self.root),
+                "report": _relative(self.journal.directory / "index.html", self.root),
             }
-            written = write_version(self.task, state.target_version, config.start, candidate,
+            written = write_version(self.task, state.target_version, config.start, winner,
                                     self.parts["train"], facts).path
+            source = written.read_text(encoding="utf-8")
         state.status = "done"
-        checkpoint.save(directory, state)
-        n_candidates = len(state.candidates)
+        self.journal.save()
         return OptimizeResult(
-            run_id=state.run_id, config=config, directory=directory,
+            run_id=state.run_id, config=config, directory=self.journal.directory,
             candidates=tuple(state.candidates), evaluations=tuple(state.evaluations),
-            iterations=tuple(state.iterations), winner=winner,
-            sources={c.id: self.version(state, c.id).source for c in state.candidates},
-            instructions={c.id: self.instruction(state, c.id) for c in state.candidates},
-            start_validation=start_val, winner_validation=winner_val, start_test=start_test,
-            winner_test=winner_test, written=written, stop_reason=state.stop_reason,
-            charged=state.charged, calls=state.calls, tokens=state.tokens, duration_s=duration,
-            metric=objective.describe(self.task),
-            written_source=written.read_text(encoding="utf-8") if written else "",
-            notes=(f"{n_candidates} candidates",))
+            rejections=tuple(state.rejections), iterations=tuple(state.iterations),
+            winner=winner.id,
+            instructions={c.id: evaluator.instruction(c) for c in state.candidates},
+            start_validation=_outcome(start_val), winner_validation=_outcome(winner_val),
+            start_test=_outcome(start_test), winner_test=_outcome(winner_test),
+            validation_gain=validation_gain, test_gain=test_gain, written=written,
+            written_source=source, stop_reason=state.stop_reason, charged=self.budget.charged,
+            calls=self.journal.calls, tokens=self.journal.tokens,
+            duration_s=self.journal.elapsed_s, metric=self.task.optimize_metric,
+            objective=objective.describe(self.task))
 
-    def close(self) -> None:
-        if self._teacher is not None and self._teacher is not self.backend:
-            self._teacher.close()
+    # -- helpers -------------------------------------------------------------------------------
+    def _record(self, candidate: Candidate, it: int, stage: str, scored: Scored, *,
+                against=None, verdict: str = "", change=None) -> None:
+        self.journal.evaluation(CandidateEval(candidate.id, it, stage, scored.score,
+                                              scored.calls, scored.charged, scored.tokens,
+                                              against, verdict, change))
+
+    def _reject(self, rejection: Rejection) -> None:
+        self.journal.rejection(rejection)
+        self.emit(ev.ProposalRejected(rejection))
+
+    def _gain(self, before: Scored, after: Scored):
+        return gain(before.predictions, after.predictions, labels=self.task.label_names,
+                    metric=self.task.optimize_metric, seed=self.config.seed)
+
+    def _validation_record(self, cid: int, *, missing_ok: bool = False):
+        found = [e for e in self.state.evaluations
+                 if e.candidate == cid and e.stage == "validation"]
+        if not found and not missing_ok:
+            raise AssertionError(f"candidate {cid} has no validation score")
+        return found[-1] if found else None
 
 
-def optimize(config: OptimizeConfig, *, root: Path, backend: Backend,
-             teacher: Callable[[], Backend], cache: Cache, report_dir: Path,
-             resume: bool = False, echo: Echo = lambda line: None,
+def optimize(config: OptimizeConfig, *, root: Path, backends: Callable[[str], Backend],
+             cache: Cache, report_dir: Path, resume: bool = False,
+             explicit: Collection[str] = (), on_event: ev.OnEvent = lambda e: None,
              progress: bool = False) -> OptimizeResult:
-    """Run (or resume) an optimization; see the module docstring."""
-    optimizer = Optimizer(config, root=root, backend=backend, teacher=teacher, cache=cache,
-                          report_dir=report_dir, echo=echo, progress=progress)
-    try:
-        return optimizer.run(resume=resume)
-    finally:
-        optimizer.close()
+    """Run (or `resume`) an optimization; see the module docstring. `backends(name)` gives the
+    backend of a model name (the caller owns and closes them). On `resume`, the run's own
+    settings apply; only the names in `explicit` (limits: budget_calls, iterations, patience,
+    target) override them."""
+    return Optimizer(config, root=root, backends=backends, cache=cache, report_dir=report_dir,
+                     resume=resume, explicit=explicit, on_event=on_event,
+                     progress=progress).run()
+
+
+def _outcome(scored: Scored) -> Outcome:
+    return Outcome(scored.metrics, scored.score)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from harness.optimizer import OptimizeResult
+from harness.optimizer import VERDICTS, OptimizeResult
 from harness.records import INVALID
 from harness.fsutil import atomic_write_text
 
@@ -64,7 +64,7 @@ def trajectory_png(result: OptimizeResult) -> str:
     ys = [start] + [i.best.value for i in result.iterations]
     ax.step(xs, ys, where="post", color="#111", linewidth=1.6, label="best so far (validation)")
     ax.set_xlabel("iteration (0 = start version)")
-    ax.set_ylabel(result.metric.split()[0])
+    ax.set_ylabel(result.metric)
     ax.set_xticks(xs)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
@@ -75,25 +75,31 @@ def trajectory_png(result: OptimizeResult) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _status(result: OptimizeResult, cid: int, evals: list) -> str:
+    """What happened to a candidate, from its recorded verdicts (never guessed)."""
+    if cid == result.winner:
+        return "winner" if cid else "winner (no candidate showed a real gain)"
+    if cid == 0:
+        return "start"
+    if any(i.accepted == cid for i in result.iterations):
+        return "accepted, later beaten"
+    for stage in ("validation", "screen"):
+        verdict = next((e.verdict for e in evals if e.stage == stage), None)
+        if verdict:
+            return VERDICTS[verdict]
+    return "not scored: call budget spent"
+
+
 def _rows(result: OptimizeResult) -> list[dict]:
     rows = []
     for c in result.candidates:
         evals = [e for e in result.evaluations if e.candidate == c.id]
-        screen = next((e for e in evals if e.stage == "screen"), None)
+        screen = next((e for e in evals if e.stage == "screen" and e.against), None)
         validation = next((e for e in evals if e.stage == "validation"), None)
         parent = result.instructions[c.parent] if c.parent is not None else ""
-        if c.id == result.winner:
-            status = "winner" if c.id else "winner (nothing beat the start)"
-        elif any(i.accepted == c.id for i in result.iterations):
-            status = "accepted, later beaten"
-        elif validation is not None:
-            status = "not better on validation" if c.id else "start"
-        elif screen is not None:
-            status = "screened out"
-        else:
-            status = "not scored (budget)"
         rows.append({
-            "c": c, "status": status, "screen": screen, "validation": validation,
+            "c": c, "status": _status(result, c.id, evals), "screen": screen,
+            "validation": validation,
             "calls": sum(e.calls for e in evals), "charged": sum(e.charged for e in evals),
             "tokens": sum(e.tokens for e in evals), "instruction": result.instructions[c.id],
             "diff": instruction_diff(parent, result.instructions[c.id]) if c.parent is not None
@@ -102,14 +108,29 @@ def _rows(result: OptimizeResult) -> list[dict]:
     return rows
 
 
+def budget_split(result: OptimizeResult) -> dict[str, int]:
+    """Charged calls by what they bought: the start, error sampling, the teacher, screening,
+    and full validation runs of candidates that were better on screening."""
+    split = {"start": 0, "train errors": 0, "screening": 0, "validation (contenders)": 0}
+    for e in result.evaluations:
+        key = {"train": "train errors", "screen": "screening"}.get(e.stage)
+        if e.stage == "validation":
+            key = "start" if e.verdict == "start" else "validation (contenders)"
+        if key:
+            split[key] += e.charged
+    split["teacher"] = result.charged - sum(split.values())
+    return split
+
+
 def write_optimize_report(directory: Path, result: OptimizeResult) -> Path:
     labels = result.start_test.metrics.labels
     html = _env.get_template("optimize.html").render(
         r=result, rows=_rows(result), plot=trajectory_png(result), labels=labels,
         columns=[*labels, INVALID], winner=result.candidates[result.winner],
-        metric=result.metric.split()[0],
-        splits=[("validation", result.start_validation, result.winner_validation),
-                ("test", result.start_test, result.winner_test)])
+        metric=result.metric, budget=budget_split(result),
+        splits=[("validation", result.start_validation, result.winner_validation,
+                 result.validation_gain),
+                ("test", result.start_test, result.winner_test, result.test_gain)])
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "index.html"
     atomic_write_text(path, html)
