@@ -200,8 +200,15 @@ class _HarnessState:
         return self._session.evaluations()
 
     def rows(self) -> list[dict]:
-        """What the summary shows of every evaluation: this process's, then the workers'."""
-        return [_summary_row(e) for e in self.evaluations()] + self.worker_rows
+        """What the summary shows of every evaluation: this process's, then the workers' (which
+        finish in any order: sorted by task, then version as on disk)."""
+        return [_summary_row(e) for e in self.evaluations()] + sorted(
+            self.worker_rows, key=lambda row: (row["group"][0], self._position(row)))
+
+    def _position(self, row: dict) -> tuple[int, str]:
+        order = self.session.versions(row["group"][0])
+        version = row["version"]
+        return (order.index(version) if version in order else len(order), version)
 
     def write_comparisons(self) -> None:
         """After the session: one comparison page per task evaluated in several versions (same
@@ -214,12 +221,9 @@ class _HarnessState:
                 groups.setdefault(tuple(row["group"]), {})[row["version"]] = row["report_dir"]
         try:
             self.comparisons = []
-            for (task, *_), dirs in groups.items():
-                if len(dirs) > 1:
-                    order = self.session.versions(task)  # v1, v2, ..., v10 as on disk
-                    chosen = sorted(dirs, key=lambda v: (order.index(v) if v in order
-                                                         else len(order), v))
-                    self.comparisons.append(str(self.session.compare([dirs[v] for v in chosen])))
+            for dirs in groups.values():
+                if len(dirs) > 1:  # rows() is in version order already
+                    self.comparisons.append(str(self.session.compare(list(dirs.values()))))
         except HarnessError as exc:
             self.comparisons = [f"(no comparison written: {exc})"]
 

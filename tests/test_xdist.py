@@ -39,8 +39,8 @@ def test_xdist_run_equals_the_serial_run_with_one_set_of_reports(pytester):
     assert parallel.ret == 0, out
     # One run folder per version, not one per worker; the controller's summary lists both.
     assert set(_main_metrics(pytester.path / "reports")) == {"v1", "v2"}
-    parallel.stdout.fnmatch_lines(["*harness: prompt evaluations*", "*subjectivity/v1 * 8 *",
-                                   "*subjectivity/v2 * 8 *",
+    parallel.stdout.fnmatch_lines(["*harness: prompt evaluations*", "subjectivity/v1 * 8 *",
+                                   "subjectivity/v2 * 8 *",
                                    "*comparison: *compare*subjectivity-v1-v2-*.html",
                                    "*all runs: *reports*index.html"])
     index = (pytester.path / "reports" / "index.html").read_text()
@@ -49,11 +49,16 @@ def test_xdist_run_equals_the_serial_run_with_one_set_of_reports(pytester):
         baseline = pytester.path / "evals" / "baselines" / "subjectivity" / f"{version}.json"
         assert len(json.loads(baseline.read_text())["outcomes"]) == 8
 
+    # Gate against those baselines, in parallel and serially, replaying what the workers cached.
+    gated = pytester.runpytest_subprocess("-n", "2", *ARGS, "--harness-cache-only",
+                                          "--harness-report-dir", "reports-parallel")
     serial = pytester.runpytest_subprocess(*ARGS, "--harness-cache-only",
                                            "--harness-report-dir", "reports-serial")
-    assert serial.ret == 0, serial.stdout.str()
+    assert gated.ret == 0 and serial.ret == 0, serial.stdout.str()
     assert _main_metrics(pytester.path / "reports-serial") == \
+        _main_metrics(pytester.path / "reports-parallel") == \
         _main_metrics(pytester.path / "reports")
-    serial.stdout.fnmatch_lines(["*subjectivity/v2 vs baseline: pass (0 fixed, 0 broken)*"])
-    counts = {k: v for k, v in parallel.parseoutcomes().items() if k != "warnings"}
+    for run in (gated, serial):
+        run.stdout.fnmatch_lines(["*subjectivity/v2 vs baseline: pass (0 fixed, 0 broken)*"])
+    counts = {k: v for k, v in gated.parseoutcomes().items() if k != "warnings"}
     assert counts == {k: v for k, v in serial.parseoutcomes().items() if k != "warnings"}
