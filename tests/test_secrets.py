@@ -118,7 +118,7 @@ def test_openai_commands_write_and_print_no_secret(project, proxy):
     assert list((project / "evals" / "baselines").rglob("*.json"))
     optimized = run(*harness, "optimize", TASK, "--from", "v1", "--model", MODEL, "--teacher",
                     MODEL, "--budget-calls", "40", "--iterations", "1", "--minibatch", "2",
-                    "--no-progress", faults=["echo_auth"] * 10,
+                    "--proposer", "teacher", "--no-progress", faults=["echo_auth"] * 10,
                     extra_env={"OPENAI_BASE_URL": query_url, "HARNESS_MAX_RETRIES": "0"})
     assert optimized.returncode in (0, 3), optimized.stderr
     assert list((project / "reports").rglob("log.jsonl"))
