@@ -50,6 +50,8 @@ class Cache:
             "params": asdict(request.params),
             "sample": request.sample,
         }
+        if request.reasoning is not None:  # absent otherwise, so older keys stay valid
+            payload["reasoning"] = asdict(request.reasoning)
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 

@@ -185,15 +185,30 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True)
+class Reasoning:
+    """Chain of thought before the label (strategies `cot` and `self-consistency:N`): the model
+    writes up to `max_tokens` of reasoning, then the label is taken after it (by scoring the
+    labels in score mode). `samples` > 1 is self-consistency: that many reasonings sampled at
+    `temperature` (seeded by `seed` and the sample index), each answered, voted in code."""
+
+    samples: int = 1
+    max_tokens: int = 160
+    temperature: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class LabelRequest:
     """What the runner asks a backend: one rendered prompt, the label set, how to get a label.
-    `sample` tells repeated samples of the same prompt apart (it is part of the cache key)."""
+    `sample` tells repeated samples of the same prompt apart (it is part of the cache key);
+    `reasoning`, when set, asks for a reasoning before the label (part of the cache key)."""
 
     prompt: RenderedPrompt
     labels: tuple[str, ...]
     mode: str
     params: DecodingParams = DecodingParams()
     sample: int = 0
+    reasoning: Reasoning | None = None
 
 
 @dataclass(frozen=True, slots=True)
