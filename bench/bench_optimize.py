@@ -1,9 +1,15 @@
 """Benchmark: the optimizer on each shipped task, start vs optimized macro-F1 on test, with the
 TF-IDF + logistic-regression baseline (trained on train) beside them, where the budget went
-(start, train errors, teacher, screening, full validation of contenders), and every
-confirmation with its paired test (was anything accepted without a significant gain?).
+(start, train errors, teacher, screening split by verdict, full validation of contenders),
+each candidate's fate with the paired test of every confirmation (was anything accepted without
+a significant gain?), and the time estimate the start printed vs the whole run's duration.
 
     python bench/bench_optimize.py [--tasks subjectivity tickets] [--iterations 3] [--seed 0]
+                                   [--budget-calls N] [--proposers teacher knn exemplars]
+                                   [--rows N]
+
+`--rows N` keeps the first N rows of each dataset (labels are interleaved in the shipped files;
+splits are still assigned by the task's seeded stratified rule): a run that fits a busy machine.
 
 Defaults are OptimizeConfig's (what `harness optimize` uses). Runs on a temporary copy of the
 project with an empty response cache, so every model call is real and timed; the repo's
@@ -25,6 +31,7 @@ from harness.datasets import load_fixture
 from harness.metrics import classification_metrics
 from harness.models import get_backend
 from harness.optimizer import OptimizeConfig, optimize
+from harness.optimizer import events as ev
 from harness.report.optimize import budget_split
 from harness.tasks import load_task
 
@@ -43,6 +50,8 @@ def main() -> None:
     parser.add_argument("--train-sample", type=int, default=DEFAULTS.train_sample)
     parser.add_argument("--confirm", type=int, default=DEFAULTS.confirm)
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--proposers", nargs="+", default=list(DEFAULTS.proposers))
+    parser.add_argument("--rows", type=int, default=None)
     args = parser.parse_args()
 
     backend = get_backend("local")
@@ -51,6 +60,10 @@ def main() -> None:
         project = Path(tmp)
         shutil.copytree(ROOT / "prompts", project / "prompts")
         shutil.copytree(ROOT / "datasets", project / "datasets")
+        if args.rows:
+            for path in (project / "datasets").glob("*.jsonl"):
+                lines = path.read_text(encoding="utf-8").split("\n")
+                path.write_text("\n".join(lines[:args.rows]) + "\n", encoding="utf-8")
         (project / "pyproject.toml").write_text("[tool.harness]\n", encoding="utf-8")
         for name in args.tasks:
             task = load_task(project, name)
@@ -63,18 +76,19 @@ def main() -> None:
             config = OptimizeConfig(task=name, start=args.start, budget_calls=args.budget_calls,
                                     iterations=args.iterations, minibatch=args.minibatch,
                                     train_sample=args.train_sample, confirm=args.confirm,
-                                    seed=args.seed)
+                                    seed=args.seed, proposers=tuple(args.proposers))
+            events: list = []
+
+            def on_event(event) -> None:
+                events.append(event)
+                print(f"  [{time.perf_counter() - clock:6.0f} s] {describe(event)}", flush=True)
+
             clock = time.perf_counter()
             result = optimize(config, root=project, backends=lambda model: backend,
                               cache=Cache(project / ".harness-cache", "record"),
-                              report_dir=project / "reports",
-                              on_event=lambda event: print("  " + describe(event), flush=True))
+                              report_dir=project / "reports", on_event=on_event)
             wall = time.perf_counter() - clock
-            print(f"  budget split (calls charged): {budget_split(result)}")
-            for e in result.evaluations:
-                if e.gain is not None:
-                    print(f"  confirmation: candidate {e.candidate} {e.verdict}: "
-                          f"{e.gain.describe()}")
+            report_fates(result, events, wall)
             print(f"  test: {result.test_gain.describe() if result.test_gain else 'no winner'}; "
                   f"holds on test: {result.holds_on_test}; whole run {result.duration_s:.0f} s")
             winner = result.candidates[result.winner]
@@ -91,6 +105,40 @@ def main() -> None:
     for r in rows:
         print(f"{r[0]:<13} {r[1]:>13.3f} {r[2]:>10.3f} {r[3]:>9.3f} {r[4]:>9.3f} {r[5]:>8.3f} "
               f"{r[6]:>6} {r[7]:>7.0f}  {r[8]} ({r[9]} candidates; {r[10]})")
+
+
+def report_fates(result, events, wall: float) -> None:
+    """Each candidate's fate, the budget split with screening by verdict, estimate vs real."""
+    print(f"  budget split (calls charged): {budget_split(result)}")
+    screening: dict[str, int] = {}
+    for e in result.evaluations:
+        if e.stage == "screen":
+            screening[e.verdict] = screening.get(e.verdict, 0) + e.charged
+    print(f"  screening charged by verdict: {screening}")
+    fates: dict[int, list[str]] = {c.id: [] for c in result.candidates}
+    for e in result.evaluations:
+        if e.candidate and e.stage in ("screen", "validation"):
+            gain = f" ({e.gain.describe()})" if e.gain else ""
+            fates[e.candidate].append(f"{e.stage}: {e.verdict}{gain}")
+    for event in events:
+        if isinstance(event, ev.NotScored):
+            fates[event.candidate.id].append(f"{event.stage}: not scored ({event.reason})")
+    for c in result.candidates[1:]:
+        what = c.demos.describe() if c.demos else "instruction only"
+        print(f"  candidate {c.id} ({c.proposer}, {what}): {'; '.join(fates[c.id]) or '-'}")
+    for r in result.rejections:
+        print(f"  rejected before scoring (iteration {r.iteration}, {r.proposer}): {r.reason}")
+    accepted = [e for e in result.evaluations if e.verdict == "accepted"]
+    unsupported = [e for e in accepted if e.gain is None or e.gain.delta < result.config.min_effect
+                   or e.gain.pvalue > result.config.alpha]
+    print(f"  accepted: {len(accepted)}; accepted without a significant gain >= "
+          f"{result.config.min_effect}: {len(unsupported)}")
+    estimate = next((e for e in events if isinstance(e, ev.TimeEstimate)), None)
+    if estimate is not None:
+        print(f"  time estimate at the start: {estimate.seconds:.0f} s for at most "
+              f"{estimate.calls} calls ({estimate.seconds_per_call:.2f} s/call from "
+              f"{estimate.sampled_calls} timed); real: {wall:.0f} s wall, {result.calls} calls, "
+              f"run duration recorded {result.duration_s:.0f} s")
 
 
 if __name__ == "__main__":

@@ -121,6 +121,9 @@ class DemoSelector:
         self.demos = demos
         self._vectorizer: Any = None
         self._matrix: Any = None
+        # render() asks once per block (system, user) for the same example: keep the last
+        # answer instead of transforming the input with TF-IDF again.
+        self._last: tuple[Example, list[dict[str, Any]]] | None = None
         if demos is not None and demos.kind == "knn" and demos.examples:
             from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -136,6 +139,11 @@ class DemoSelector:
             return [_shown(e) for e in demos.examples if e.id != example.id]
         if self._matrix is None:
             return []
+        if self._last is None or self._last[0] is not example:
+            self._last = (example, self._nearest(example, demos))
+        return list(self._last[1])
+
+    def _nearest(self, example: Example, demos: Demonstrations) -> list[dict[str, Any]]:
         scores = (self._matrix @ self._vectorizer.transform([example_text(example)]).T)
         scores = scores.toarray().ravel()
         # Highest similarity first; ties broken by pool order so the choice is deterministic.

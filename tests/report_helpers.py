@@ -66,11 +66,16 @@ def train_examples(texts: list[str] | None = None) -> list[Example]:
 
 
 def write_synthetic_report(report_root: Path, result: RunResult,
-                           train: list[Example] | None = None) -> Path:
-    """What Session.write_report does, minus the fixture: run records, analysis, HTML."""
+                           train: list[Example] | None = None, *, page: bool = True) -> Path:
+    """What Session.write_report does, minus the fixture: run records, analysis, HTML.
+    `page=False` writes the run records only (what comparisons and the index read): the run
+    page's figures and analysis are most of a report's cost, and a test that never opens the
+    page need not pay it."""
     directory = report_root / result.run_id
     metrics = metrics_for(result)
     write_run(result, metrics, directory)
+    if not page:
+        return directory
     analysis = analyze(result, train=train if train is not None else train_examples(),
                        n_resamples=200)
     atomic_write_json(directory / "analysis.json", analysis.as_dict())

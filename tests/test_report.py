@@ -20,6 +20,12 @@ from harness.report.templating import environment
 from harness.stats import mcnemar_exact
 from tests.report_helpers import synthetic_result, train_examples, write_synthetic_report
 
+
+def stored_run(report_root, result):
+    """The run's records only, no run page: comparisons and the index read nothing else."""
+    return write_synthetic_report(report_root, result, page=False)
+
+
 EVIL = "<script>alert(1)</script> and </td> & \"quotes\" <img src=x onerror=alert(2)>"
 TEXTS = [EVIL, "The box weighs 2 kg.", "I love it."]
 
@@ -151,9 +157,8 @@ def test_classical_baseline_is_shown_beside_the_prompt(tmp_path, report_root):
 
 
 def test_compare_reports_deltas_flips_and_mcnemar(tmp_path, report_root):
-    a = write_synthetic_report(report_root, synthetic_result(tmp_path, 300, accuracy=0.6))
-    b = write_synthetic_report(report_root, synthetic_result(tmp_path, 300, version="v2",
-                                                            accuracy=0.85))
+    a = stored_run(report_root, synthetic_result(tmp_path, 300, accuracy=0.6))
+    b = stored_run(report_root, synthetic_result(tmp_path, 300, version="v2", accuracy=0.85))
     comparison = compare_runs(report_root, [a.name, b])  # a run id and a folder
     paired = comparison.paired[0]
     rows_a = {r["id"]: r for r in map(json.loads, (a / "results.jsonl").read_text().splitlines())}
@@ -173,14 +178,14 @@ def test_compare_reports_deltas_flips_and_mcnemar(tmp_path, report_root):
 
 
 def test_compare_refuses_runs_that_are_not_paired(tmp_path, report_root):
-    a = write_synthetic_report(report_root, synthetic_result(tmp_path, 40))
-    fewer = write_synthetic_report(report_root, synthetic_result(tmp_path, 30, version="v2"))
+    a = stored_run(report_root, synthetic_result(tmp_path, 40))
+    fewer = stored_run(report_root, synthetic_result(tmp_path, 30, version="v2"))
     with pytest.raises(UsageError, match="different examples"):
         compare_runs(report_root, [a, fewer])
     for key, value, what in (("task", "other", "different tasks"),
                              ("split", "train", "different splits"),
                              ("dataset_hash", "e" * 64, "different dataset contents")):
-        other = write_synthetic_report(report_root, synthetic_result(tmp_path, 40, version="v3"))
+        other = stored_run(report_root, synthetic_result(tmp_path, 40, version="v3"))
         metrics = json.loads((other / "metrics.json").read_text())
         metrics["spec"][key] = value
         (other / "metrics.json").write_text(json.dumps(metrics))
@@ -194,7 +199,7 @@ def test_compare_refuses_runs_that_are_not_paired(tmp_path, report_root):
 
 def test_index_lists_runs_newest_first_with_a_trend_per_task(tmp_path, report_root):
     for day, version in ((1, "v1"), (3, "v2"), (2, "v1")):
-        write_synthetic_report(report_root, synthetic_result(
+        stored_run(report_root, synthetic_result(
             tmp_path, 30, version=version, seed=day, started_at=f"2026-01-0{day}T00:00:00+00:00"))
     (report_root / "not-a-run").mkdir()  # other folders are skipped, not an error
     page = parse(write_index(report_root))
@@ -209,13 +214,13 @@ def test_index_lists_runs_newest_first_with_a_trend_per_task(tmp_path, report_ro
 def test_cli_compare_writes_a_page_and_refuses_unpaired_runs(tmp_path, report_root, capsys,
                                                              monkeypatch):
     monkeypatch.chdir(tmp_path)  # not a harness project: --report-dir is used as given
-    a = write_synthetic_report(report_root, synthetic_result(tmp_path, 40))
-    b = write_synthetic_report(report_root, synthetic_result(tmp_path, 40, version="v2"))
+    a = stored_run(report_root, synthetic_result(tmp_path, 40))
+    b = stored_run(report_root, synthetic_result(tmp_path, 40, version="v2"))
     assert main(["report", "compare", a.name, b.name, "--report-dir", str(report_root)]) == 0
     page = Path(capsys.readouterr().out.strip())
     assert page.is_file() and page.parent == report_root / "compare"
     assert "compare/" in (report_root / "index.html").read_text()  # the index lists it
-    fewer = write_synthetic_report(report_root, synthetic_result(tmp_path, 30, version="v3"))
+    fewer = stored_run(report_root, synthetic_result(tmp_path, 30, version="v3"))
     assert main(["report", "compare", str(a), str(fewer)]) == 2
     assert "different examples" in capsys.readouterr().err
 

@@ -19,10 +19,20 @@ def test_cli_and_plugin_import_no_heavy_library():
 
 
 def test_public_api_names_load_on_first_use():
-    code = ("import sys, harness; assert 'sklearn' not in sys.modules; "
-            "harness.Session; assert 'harness.api' in sys.modules; print('ok')")
+    # A stand-in for harness.api shows that `harness.Session` is looked up there on first
+    # access, without paying for the real module's scikit-learn import in a fresh process.
+    code = ("import sys, types, harness; assert 'harness.api' not in sys.modules; "
+            "stand_in = types.ModuleType('harness.api'); stand_in.Session = 'from harness.api'; "
+            "sys.modules['harness.api'] = stand_in; print(harness.Session)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.stdout.strip() == "ok", done.stderr
+    assert done.stdout.strip() == "from harness.api", done.stderr
+
+
+def test_every_public_name_resolves():
+    import harness
+
+    for name in harness.__all__:
+        assert getattr(harness, name) is not None, name
 
 
 def test_cli_copies_of_label_studio_constants_match_the_library():

@@ -6,7 +6,8 @@ text that no other label starts with and that covers at least half of the label 
 `Subjective` next to `Objective`; a lone "S" is too little: it starts "So" and "Sure" as well).
 Summed over every returned token that commits to it at the same position (e.g. `Object` and
 `Objective`: disjoint events). Multi-token labels follow the generated path up to their commit
-point. The distribution is then normalized over the labels, as in the local backend.
+point. The distribution is then normalized over the labels by harness.probability.softmax, as
+in the local backend.
 
 Nothing is invented: when the server sends no logprobs, when a label is not among the top
 logprobs where it would have to appear, or when probability mass leaves the generated path on a
@@ -16,9 +17,10 @@ prediction without a confidence.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from harness.probability import logsumexp, softmax
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +61,7 @@ def label_distribution(tokens: Sequence[TokenLogprob], labels: Sequence[str]
                           f"their cut-off, or it branches off the generated answer before it is "
                           f"told apart from the other labels)")
         logps[label] = value
-    top = max(logps.values())
-    weights = {label: math.exp(v - top) for label, v in logps.items()}
-    total = sum(weights.values())
-    return {label: w / total for label, w in weights.items()}, None
+    return softmax(logps), None
 
 
 def _label_logprob(tokens: Sequence[TokenLogprob], label: str, commit: str) -> float | None:
@@ -76,7 +75,7 @@ def _label_logprob(tokens: Sequence[TokenLogprob], label: str, commit: str) -> f
             if _commits(joined, label, commit):
                 found.append(logprob)
         if found:
-            return path_logprob + _logsumexp(found)
+            return path_logprob + logsumexp(found)
         joined = _join(prefix, position.token)
         if joined and not label.startswith(joined):
             return None  # the answer left this label before committing to it
@@ -98,11 +97,6 @@ def _commits(text: str, label: str, commit: str) -> bool:
     if len(text) <= len(label):
         return label.startswith(text)
     return text.startswith(label) and not text[len(label)].isalnum()
-
-
-def _logsumexp(values: Sequence[float]) -> float:
-    top = max(values)
-    return top + math.log(sum(math.exp(v - top) for v in values))
 
 
 def tokens_from_openai(content: Sequence[object] | None) -> list[TokenLogprob]:

@@ -26,14 +26,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from harness.config import THREADS_ENV, available_cores
 from harness.errors import BackendError, HarnessWarning
 from harness.models.base import BackendOptions
 from harness.models.chat_format import PLAIN_SHAPE, ChatFormat, chat_format
 from harness.models.interrupts import deferred_interrupts
 from harness.models.llama_streams import StreamScorer
+from harness.probability import softmax
 from harness.records import LabelRequest, Message, ModelOutput, Usage
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -332,10 +331,7 @@ class LocalBackend:
         return self.llm.detokenize(tokens, special=True).decode("utf-8", errors="replace")
 
     def _distribution(self, totals: Mapping[str, float], prompt_tokens: int) -> ModelOutput:
-        values = np.array(list(totals.values()))
-        probs = np.exp(values - values.max())
-        probs /= probs.sum()
-        distribution = {label: float(p) for label, p in zip(totals, probs)}
+        distribution = softmax(totals)
         best = max(distribution, key=distribution.__getitem__)
         return ModelOutput(raw=best, distribution=distribution,
                            usage=Usage(prompt_tokens=prompt_tokens))

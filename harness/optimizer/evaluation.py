@@ -70,6 +70,7 @@ class Evaluator:
         self.backend = Counted(backend, self._call)
         self._versions: dict[int, PromptVersion] = {}
         self._renderers: dict[int, Renderer] = {}
+        self._instructions: dict[int, str] = {}
         self._requests: dict[tuple[int, str], tuple[LabelRequest, str]] = {}
         self._scored: dict[tuple[int, tuple[str, ...]], Scored] = {}
         self.timed_calls, self.timed_seconds = 0, 0.0
@@ -91,10 +92,13 @@ class Evaluator:
         return self._renderers[candidate.id]
 
     def instruction(self, candidate: Candidate) -> str:
-        renderer = self.renderer(candidate)
-        if "instructions" not in renderer.blocks():
-            return ""
-        return renderer.render_block("instructions", self.train[0])
+        """The candidate's rendered instructions block (rendered once, asked every iteration)."""
+        if candidate.id not in self._instructions:
+            renderer = self.renderer(candidate)
+            self._instructions[candidate.id] = (
+                renderer.render_block("instructions", self.train[0])
+                if "instructions" in renderer.blocks() else "")
+        return self._instructions[candidate.id]
 
     def requests(self, candidate: Candidate,
                  examples: Sequence[Example]) -> list[tuple[LabelRequest, str]]:
