@@ -1,4 +1,6 @@
-"""The pytest plugin driven from outside with pytester, on the real embedded model."""
+"""The pytest plugin driven from outside with pytester: in seconds through the fake model
+(tests/fake_backend.py; thresholds, baseline, critical cases, cache replay, failed calls, the
+terminal summary), and the same paths once on the real embedded model (marked `model`)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,10 @@ import json
 
 import pytest
 
+from harness.pytest_plugin import EXIT_MODEL_ERRORS
 from tests.conftest import REPO, copy_task
-
-pytestmark = pytest.mark.model
+from tests.fake_backend import FakeBackend, keyword_rule
+from tests.helpers import default_rows, make_project
 
 # The shipped eval module itself, run against a small copy of its task.
 EVAL = (REPO / "evals" / "test_subjectivity.py").read_text(encoding="utf-8")
@@ -29,6 +32,7 @@ def set_thresholds(pytester: pytest.Pytester, text: str) -> None:
     path.write_text("\n".join(lines[:start] + text.splitlines() + lines[end:]) + "\n")
 
 
+@pytest.mark.model
 def test_versions_are_parametrized_and_summarized(project):
     result = project.runpytest("--split", "all", "--limit", "8", "-v", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
@@ -57,6 +61,7 @@ def test_versions_are_parametrized_and_summarized(project):
     assert json.loads((run_dir / "metrics.json").read_text())["spec"]["n_examples"] == 8
 
 
+@pytest.mark.model
 def test_threshold_failure_names_metric_value_threshold_and_confusions(project):
     set_thresholds(project, "thresholds:\n  macro_f1: 0.99")
     result = project.runpytest("--split", "all", "--limit", "8", "--prompt-version", "v2",
@@ -67,6 +72,7 @@ def test_threshold_failure_names_metric_value_threshold_and_confusions(project):
                                  "*top confusions (expected -> predicted: count)*"])
 
 
+@pytest.mark.model
 def test_baseline_round_trip_and_regression(project):
     args = ("--split", "all", "--limit", "8", "--prompt-version", "v2", "-k", "baseline", "-rs",
             "-p", "no:cacheprovider")
@@ -96,6 +102,7 @@ def test_baseline_round_trip_and_regression(project):
     result.stdout.fnmatch_lines(["*baseline was recorded with mode 'score' vs 'constrained'*"])
 
 
+@pytest.mark.model
 def test_cache_only_replays_without_the_model_and_fails_clearly_on_a_miss(project):
     args = ("--split", "all", "--limit", "6", "--prompt-version", "v2", "-k", "thresholds",
             "-p", "no:cacheprovider")
@@ -106,6 +113,7 @@ def test_cache_only_replays_without_the_model_and_fails_clearly_on_a_miss(projec
     result.stdout.fnmatch_lines(["*cache miss in replay mode for subjectivity/v2 example*"])
 
 
+@pytest.mark.model
 def test_unknown_prompt_version_is_a_usage_error_listing_versions(project):
     result = project.runpytest("--prompt-version", "v9", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERRUPTED
@@ -113,6 +121,7 @@ def test_unknown_prompt_version_is_a_usage_error_listing_versions(project):
                                  "versions on disk: v1, v2*"])
 
 
+@pytest.mark.model
 def test_bad_fixture_fails_collection_with_file_and_line(project):
     path = project.path / "datasets" / "subjectivity.jsonl"
     lines = path.read_text().splitlines()
@@ -124,6 +133,7 @@ def test_bad_fixture_fails_collection_with_file_and_line(project):
                                  "Objective, Subjective*"])
 
 
+@pytest.mark.model
 def test_failed_model_calls_give_their_own_exit_status(project, monkeypatch):
     import socket
 
@@ -136,8 +146,113 @@ def test_failed_model_calls_give_their_own_exit_status(project, monkeypatch):
                                "-k", "thresholds", "--model", "openai:smollm2",
                                "--model-base-url", f"http://127.0.0.1:{port}/v1",
                                "-p", "no:cacheprovider")
-    from harness.pytest_plugin import EXIT_MODEL_ERRORS
-
     assert result.ret == EXIT_MODEL_ERRORS
     result.stdout.fnmatch_lines(["*model calls failed (infrastructure errors, not wrong answers)*",
                                  "*subjectivity/v2: 3 of 3 model calls failed (infrastructure, not wrong answers*"])
+
+
+# -- the same plugin paths through the fake model (seconds) ----------------------------------------
+# The demo task of tests/helpers.py: 12 rows (o1..o6 facts, s1..s6 opinions), thresholds
+# macro_f1 >= 0.5; o2 and s2 are critical cases. The shipped eval module, pointed at it.
+DEMO_EVAL = EVAL.replace('"subjectivity"', '"demo"')
+SUBJECTIVE_WORDS = {w: "Subjective" for w in ("love", "best", "ugly", "cheap", "worth",
+                                               "recommend")}
+V2 = '{% extends "v1.jinja" %}\n{% block instructions %}\nFact or opinion?\n{% endblock %}\n'
+
+
+@pytest.fixture
+def demo(pytester: pytest.Pytester):
+    rows = [{**row, "critical": True} if row["id"] in ("o2", "s2") else row
+            for row in default_rows()]
+    make_project(pytester.path, rows=rows, templates={"v2": V2})
+    (pytester.path / "pyproject.toml").write_text(
+        '[tool.harness]\ncache_dir = ".harness-cache"\nreport_dir = "reports"\n')
+    pytester.makepyfile(test_demo_gate=DEMO_EVAL)
+    return pytester
+
+
+def run_fake(demo: pytest.Pytester, model: str, *args: str):
+    return demo.runpytest("--harness-model", model, "--harness-split", "all",
+                          "-p", "no:cacheprovider", *args)
+
+
+def test_fake_versions_are_parametrized_gated_and_summarized(demo, fake_model):
+    backend = FakeBackend(keyword_rule(SUBJECTIVE_WORDS, default="Objective"))
+    result = run_fake(demo, fake_model(backend), "-v", "-rs")
+    result.assert_outcomes(passed=6, skipped=2)  # 2 versions x (thresholds + 2 critical)
+    result.stdout.fnmatch_lines([
+        "*test_meets_thresholds?demo/v1? PASSED*", "*test_meets_thresholds?demo/v2? PASSED*",
+        "*test_critical_case?demo/v1/o2? PASSED*",
+        "*harness: prompt evaluations*", "*demo/v1 * 12 *", "*demo/v2 * 12 *",
+        "*demo/v1 vs baseline: not compared: no baseline at*v1.json*--update-baseline*",
+        "*report: *index.html*", "*comparison: *compare*demo-v1-v2-*.html",
+        "*all runs: *reports*index.html"])
+    assert backend.calls_made == 24  # 12 per version; the critical cases come from the cache
+    assert len(list((demo.path / "reports").glob("*/index.html"))) == 2
+
+
+def test_fake_threshold_failure_names_metric_value_threshold_and_collapse(demo, fake_model):
+    model = fake_model(FakeBackend(keyword_rule({}, default="Objective")))
+    result = run_fake(demo, model, "--prompt-version", "v1", "-k", "thresholds")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*demo/v1 misses task.yaml thresholds*",
+                                 "*FAILED macro_f1 >= 0.5: 0.333 < 0.500*",
+                                 "*top confusions (expected -> predicted: count): Subjective "
+                                 "-> Objective: 6",
+                                 "*harness: prompt evaluations*",
+                                 "demo/v1: all predictions are 'Objective' (the truth: 50%)"])
+
+
+def test_fake_critical_case_failure_names_the_case_and_its_line(demo, fake_model):
+    rule = keyword_rule({**SUBJECTIVE_WORDS, "batteries": "Subjective"}, default="Objective")
+    result = run_fake(demo, fake_model(FakeBackend(rule)), "--prompt-version", "v1",
+                      "-k", "critical")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*demo/v1: critical case 'o2' (demo.jsonl:3)*",
+                                 "*text: It ships with two batteries.*",
+                                 "*expected:  Objective*",
+                                 "*predicted: Subjective (confidence 0.800)"])
+
+
+def test_fake_baseline_round_trip_paired_and_strict_rules(demo, fake_model):
+    args = ("--prompt-version", "v1", "-k", "baseline", "-rs")
+    good = fake_model(FakeBackend(keyword_rule(SUBJECTIVE_WORDS, default="Objective")))
+    run_fake(demo, good, *args, "--update-baseline").assert_outcomes(passed=1)
+    path = demo.path / "evals" / "baselines" / "demo" / "v1.json"
+    baseline = json.loads(path.read_text())
+    assert len(baseline["outcomes"]) == 12 and all(o["correct"] for o in baseline["outcomes"])
+    assert [c["id"] for c in baseline["critical"]] == ["o2", "s2"]
+    run_fake(demo, good, *args).assert_outcomes(passed=1)
+    # The same model name answering worse (a new revision: its answers are not in the cache)
+    # misses two opinions ("love", "best" forgotten): macro-F1 drops 1.0 -> 0.83, beyond the
+    # 0.05 tolerance, but two flips in 12 examples are not significant for the paired rule.
+    worse = {w: label for w, label in SUBJECTIVE_WORDS.items() if w not in ("love", "best")}
+    fake_model(FakeBackend(keyword_rule(worse, default="Objective"), revision="2"))
+    result = run_fake(demo, good, *args)
+    result.assert_outcomes(passed=1)
+    strict = run_fake(demo, good, *args, "--harness-strict-baseline")
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*demo/v1 regressed against its baseline*",
+                                 "*broken (2)*", "*s1:*", "*s2:*"])
+    other_mode = run_fake(demo, good, *args, "--harness-mode", "generate")
+    other_mode.assert_outcomes(skipped=1)
+    other_mode.stdout.fnmatch_lines(["*baseline was recorded with mode 'score' vs 'generate'*"])
+
+
+def test_fake_cache_only_miss_fails_clearly(demo, fake_model):
+    backend = FakeBackend(keyword_rule(SUBJECTIVE_WORDS, default="Objective"))
+    result = run_fake(demo, fake_model(backend), "--harness-cache-only", "--prompt-version",
+                      "v1", "-k", "thresholds")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*cache miss in replay mode for demo/v1 example*"])
+    assert backend.calls_made == 0
+
+
+def test_fake_failed_model_calls_give_their_own_exit_status(demo, fake_model):
+    backend = FakeBackend(keyword_rule(SUBJECTIVE_WORDS, default="Objective"),
+                          fail=lambda call: "HTTP 503: overloaded" if "kg" in call.text else None)
+    result = run_fake(demo, fake_model(backend), "--prompt-version", "v1", "-k", "thresholds")
+    assert result.ret == EXIT_MODEL_ERRORS
+    result.stdout.fnmatch_lines(["*model calls failed (infrastructure errors, not wrong answers)*",
+                                 "*demo/v1: 1 of 12 model calls failed (infrastructure, not wrong "
+                                 "answers*"])
