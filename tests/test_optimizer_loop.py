@@ -1,14 +1,14 @@
-"""The optimizer loop end to end on a deterministic fake backend (a test double, here only):
+"""The optimizer loop end to end on the fake model (tests/fake_backend.py, a test double):
 acceptance of real gains only, ties, degenerate teacher output, budget, failed calls, resume,
-tallies, wording. Seconds, no model."""
+tallies, the time estimate, wording. Seconds, no model."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from types import SimpleNamespace
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,8 +19,8 @@ from harness.optimizer import OptimizeConfig, events as ev, optimize
 from harness.optimizer import evaluation as evaluation_module, journal as journal_module
 from harness.optimizer.loop import TIMING_SAMPLE
 from harness.optimizer.teacher import ASK
-from harness.records import LabelRequest, ModelOutput, Usage
 from harness.report.optimize import budget_split, write_optimize_report
+from tests.fake_backend import Call, FakeBackend, peaked
 from tests.helpers import make_project
 
 TASK_YAML = """\
@@ -64,7 +64,7 @@ def project(tmp_path: Path, template: str = TEMPLATE) -> Path:
 
 
 # -- the fake backend -----------------------------------------------------------------------------
-Rule = Callable[[str, str], str]  # (system text, input text) -> label
+Rule = Callable[[str, str], str]  # (whole prompt, input text) -> label
 
 
 def collapsed(system: str, text: str) -> str:
@@ -95,52 +95,33 @@ class Clock:
         return self.now
 
 
-class Fake:
-    """Score mode: the rule's label gets 0.9. Generate mode: the next scripted teacher text.
-    `fail(system, input text)` -> an error message makes that call fail; `stop_after` calls raise
-    KeyboardInterrupt (as Ctrl-C would); each answered call ticks `clock` by one second, the
+class Fake(FakeBackend):
+    """The shared fake model (tests/fake_backend.py) with this file's rules: score mode gives
+    the rule's label 0.9; generate mode (the teacher) answers the next scripted text.
+    `fail(prompt, input text)` -> an error message makes that scoring call fail; `stop_after`
+    calls raise KeyboardInterrupt (as Ctrl-C would); each call ticks `clock` by one second, the
     very first by `load_s` more (loading the model)."""
 
-    name = "fake"
-
     def __init__(self, rule: Rule = collapsed, teacher: Sequence[str] = (), *,
-                 fail: Callable[[str, str], str | None] = lambda system, text: None,
+                 fail: Callable[[str, str], str | None] = lambda prompt, text: None,
                  stop_after: int | None = None, clock: Clock | None = None,
                  load_s: float = 0.0) -> None:
-        self.rule, self.teacher, self.fail, self.load_s = rule, list(teacher), fail, load_s
-        self.stop_after, self.clock, self.calls, self.asked = stop_after, clock, 0, 0
+        self.label_rule, self.script, self.asked = rule, list(teacher), 0
+        self.score_fail, self.clock, self.load_s = fail, clock, load_s
+        super().__init__(self._answer_call, fail=self._fail_call, raise_after=stop_after,
+                         raises=KeyboardInterrupt, modes=("score", "generate"))
 
-    def identity(self):
-        return {"backend": "fake"}
+    def _fail_call(self, call: Call) -> str | None:
+        # Asked for every call, failed or not, right after it is counted: the clock's tick.
+        if self.clock:
+            self.clock.now += 1.0 + (self.load_s if self.calls_made == 1 else 0.0)
+        return None if call.mode == "generate" else self.score_fail(call.prompt, call.text)
 
-    def modes(self):
-        return ("score", "generate")
-
-    def close(self) -> None:
-        pass
-
-    def complete(self, requests: Sequence[LabelRequest]) -> Iterator[tuple[int, ModelOutput]]:
-        for index, request in enumerate(requests):
-            if self.stop_after is not None and self.calls >= self.stop_after:
-                raise KeyboardInterrupt
-            if self.clock:
-                self.clock.now += 1.0 + (self.load_s if self.calls == 0 else 0.0)
-            self.calls += 1
-            messages = {m.role: m.content for m in request.prompt.messages}
-            system, text = messages.get("system", ""), messages["user"]
-            if request.mode == "generate":
-                raw = self.teacher[self.asked % len(self.teacher)] if self.teacher else ""
-                self.asked += 1
-                yield index, ModelOutput(raw=raw, usage=Usage(len(text) // 4, 30))
-                continue
-            error = self.fail(system, text)
-            if error:
-                yield index, ModelOutput(error=error)
-                continue
-            label = self.rule(system, text)
-            yield index, ModelOutput(raw=label, usage=Usage(len(system + text) // 4, 1),
-                                     distribution={name: 0.9 if name == label else 0.1
-                                                   for name in request.labels})
+    def _answer_call(self, call: Call):
+        if call.mode == "generate":
+            self.asked += 1
+            return self.script[(self.asked - 1) % len(self.script)] if self.script else ""
+        return peaked(call.labels, self.label_rule(call.prompt, call.text), 0.9)
 
 
 def config(**changes) -> OptimizeConfig:
@@ -388,7 +369,7 @@ def test_calls_tokens_and_duration_are_exact_across_a_resume(tmp_path, monkeypat
     monkeypatch.setattr(journal_module, "clock", clock)
     reference_fake = Fake(demos_fix, clock=clock)
     reference = run(project(tmp_path / "reference"), reference_fake, config())
-    assert reference.calls == reference_fake.calls
+    assert reference.calls == reference_fake.calls_made
     assert reference.duration_s == pytest.approx(reference.calls)  # the fake ticks 1 s a call
 
     clock.now = 0.0
@@ -398,7 +379,7 @@ def test_calls_tokens_and_duration_are_exact_across_a_resume(tmp_path, monkeypat
         run(root, first, config())
     second = Fake(demos_fix, clock=clock)
     result = run(root, second, config(), resume=True)
-    assert first.calls + second.calls == reference.calls  # no finished call asked twice
+    assert first.calls_made + second.calls_made == reference.calls  # none asked twice
     assert (result.calls, result.tokens) == (reference.calls, reference.tokens)
     assert result.duration_s == pytest.approx(reference.calls)  # time before the resume counts
 
