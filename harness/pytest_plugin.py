@@ -135,13 +135,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(_STATE, None)
     changes = state.changes() if state is not None else None
-    if changes is None or state.on_worker:
+    if changes is None:
         return None
-    ref = config.getoption("harness_changed_since")
+    picked = ", ".join(c.id for c in changes.evaluated) or "none"
+    return [f"harness: changed since {config.getoption('harness_changed_since')} "
+            f"({changes.base[:12]}): evaluating {picked}; {len(changes.unaffected)} not "
+            f"affected (deselected), {len(changes.deleted)} deleted (listed at the end)"]
+
+
+def _changed_since_lines(ref: str, changes: Any) -> list[str]:
+    """Every version with its status and reason, for the terminal summary (shown with -q too,
+    unlike the header)."""
     picked = changes.evaluated
-    lines = [f"harness: changed since {ref} ({changes.base[:12]}): {len(picked)} prompt "
-             f"version{'s' if len(picked) != 1 else ''} selected, as `harness ci --base {ref}` "
-             f"would evaluate"]
+    if picked:
+        lines = [f"{len(picked)} prompt version{'s' if len(picked) != 1 else ''} selected, as "
+                 f"`harness ci --base {ref}` would evaluate:"]
+    else:
+        lines = [f"no prompt version changed since {ref}: nothing evaluated"]
     for change in (*picked, *changes.unaffected, *changes.deleted):
         status = "not affected, deselected" if change in changes.unaffected else change.status
         lines.append(f"  {change.id}: {status} ({change.reason})")
@@ -441,7 +451,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             [_summary_row(e) for e in state.evaluations()])
         return
     state.write_comparisons()
-    if state.deselected and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+    changes = state.changes()
+    if changes is not None and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and (
+            state.deselected or not changes.evaluated):  # (under xdist workers deselect)
         # --changed-since found no prompt version to check: that is a pass, not "no tests".
         session.exitstatus = pytest.ExitCode.OK
     errored = any(row["errored"] for row in state.rows())
@@ -477,12 +489,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     state = config.stash.get(_STATE, None)
     rows = state.rows() if state else []
     changes = state.changes() if state else None
-    if changes is not None and not rows:
-        terminalreporter.section("harness: prompt evaluations")
-        terminalreporter.write_line(
-            f"no prompt version changed since {config.getoption('harness_changed_since')}: "
-            f"nothing evaluated ({len(changes.unaffected)} not affected, "
-            f"{len(changes.deleted)} deleted; see the header)")
+    if changes is not None:
+        ref = config.getoption("harness_changed_since")
+        terminalreporter.section(f"harness: changed since {ref} ({changes.base[:12]})")
+        for line in _changed_since_lines(ref, changes):
+            terminalreporter.write_line(line)
     if not rows:
         return
     write = terminalreporter.write_line

@@ -69,8 +69,11 @@ def test_only_the_changed_version_runs_and_the_header_says_why(repo, pytester):
     assert ran_versions(result) == {"subjectivity/v2"}
     assert "2 deselected" in result.stdout.str()  # v1's two tests
     result.stdout.fnmatch_lines([
-        "harness: changed since main~1 (*): 1 prompt version selected, as `harness ci --base "
-        "main~1` would evaluate",
+        "harness: changed since main~1 (*): evaluating subjectivity/v2; 1 not affected "
+        "(deselected), 0 deleted (listed at the end)",
+        "*",
+        "*= harness: changed since main~1 (*) =*",
+        "1 prompt version selected, as `harness ci --base main~1` would evaluate:",
         "  subjectivity/v2: affected (v2.jinja changed)",
         "  subjectivity/v1: not affected, deselected (nothing it uses changed)"])
 
@@ -105,8 +108,20 @@ def test_no_prompt_change_deselects_every_version_and_passes(repo, pytester):
     assert result.ret == pytest.ExitCode.OK  # not 5 ("no tests collected"): nothing to check
     result.assert_outcomes(passed=1)  # the test that is not about a version still runs
     assert ran_versions(result) == set()
-    result.stdout.fnmatch_lines(["*no prompt version changed since main~1: nothing evaluated "
-                                 "(2 not affected, 0 deleted*"])
+    result.stdout.fnmatch_lines(["no prompt version changed since main~1: nothing evaluated",
+                                 "  subjectivity/v1: not affected, deselected (*)",
+                                 "  subjectivity/v2: not affected, deselected (*)"])
+
+
+def test_the_listing_survives_quiet_mode(repo, pytester):
+    project, model = repo
+    (project / "prompts/subjectivity/v2.jinja").unlink()
+    commit(project, "v2 removed")
+    result = pytester.runpytest("--model", model, "-q", "--changed-since", "main~1")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["no prompt version changed since main~1: nothing evaluated",
+                                 "  subjectivity/v1: not affected, deselected (*)",
+                                 "  subjectivity/v2: deleted (v2.jinja deleted (it extended v1))"])
 
 
 def test_only_deselected_items_exit_zero_not_five(repo, pytester):
