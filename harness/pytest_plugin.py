@@ -174,7 +174,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if changes is not None:
         # Deselected, not skipped: a version nothing changed for is not part of this run (as
         # with -k), and one SKIPPED line per test and critical case of every untouched version
-        # would bury the versions that ran. The header lists them with the reason.
+        # would bury the versions that ran. The terminal summary lists them with the reason.
         chosen = {(c.task, c.version) for c in changes.evaluated}
         kept: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
