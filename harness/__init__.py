@@ -46,6 +46,7 @@ _LAZY = {
     "wording": "harness.wording",
     "labelstudio": "harness.labelstudio",
     "check_changes": "harness.cigate",
+    "affected_versions": "harness.ci.affected",
     "markdown_summary": "harness.ci.summary",
     "junit_xml": "harness.ci.junit",
 }
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from harness import labelstudio, wording
     from harness.api import Evaluation, Session
     from harness.cache import Cache
+    from harness.ci.affected import affected_versions
     from harness.gate import GateResult, describe_failure, flip_lines
     from harness.metrics import Metrics, classification_metrics
     from harness.optimizer import OptimizeConfig, OptimizeResult

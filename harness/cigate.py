@@ -9,7 +9,7 @@ from harness.api import Evaluation, Session
 from harness.ci.affected import affected_versions
 from harness.ci.baseversion import load_base_version
 from harness.ci.git import head_commit, resolve_base
-from harness.ci.records import (AFFECTED, ERROR, FAIL, NEW, PASS, REPORTED, CheckLine,
+from harness.ci.records import (AFFECTED, ERROR, FAIL, PASS, REPORTED, CheckLine,
                                 CiReport, FlipLine, VersionVerdict)
 from harness.gate import GateResult, check_paired
 from harness.store import to_stored
@@ -77,8 +77,7 @@ def check_changes(session: Session, base: str | None = None) -> CiReport:
     root = session.settings.root
     ref = resolve_base(root, base)
     changes = affected_versions(root, ref.commit)
-    verdicts = [_verdict(session, change, ref.commit)
-                for change in changes.versions if change.status in (AFFECTED, NEW)]
+    verdicts = [_verdict(session, change, ref.commit) for change in changes.evaluated]
     s = session.settings
     return CiReport(ref.commit, ref.label, head_commit(root), tuple(verdicts),
                     changes.unaffected, changes.deleted, s.model, s.mode, s.split, s.limit,

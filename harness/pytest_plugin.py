@@ -57,6 +57,12 @@ _OPTIONS = (
     ("--harness-concurrency", "--concurrency", dict(
         type=int, default=None, metavar="N",
         help="remote model calls in flight at once (default 8; HARNESS_CONCURRENCY)")),
+    # Selection by git: the same versions `harness ci --base REF` evaluates (affected: something
+    # they use changed; new), computed by the same function; the others are deselected.
+    ("--harness-changed-since", "--changed-since", dict(
+        default=None, metavar="REF",
+        help="only the prompt versions a change since git REF affects (what `harness ci "
+             "--base REF` evaluates); the others are deselected")),
     # Not --base-url: pytest-base-url (common with Playwright/Selenium) owns that name.
     ("--harness-base-url", "--model-base-url", dict(
         default=None, metavar="URL",
@@ -120,17 +126,71 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[THREADS_ENV] = str(max(1, available_cores() // max(1, int(workers))))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = session.config.stash.get(_STATE, None)
+    if state is not None:
+        state.changes()  # a bad --changed-since REF is a usage error before anything is collected
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash.get(_STATE, None)
+    changes = state.changes() if state is not None else None
+    if changes is None:
+        return None
+    picked = ", ".join(c.id for c in changes.evaluated) or "none"
+    return [f"harness: changed since {config.getoption('harness_changed_since')} "
+            f"({changes.base[:12]}): evaluating {picked}; {len(changes.unaffected)} not "
+            f"affected (deselected), {len(changes.deleted)} deleted (listed at the end)"]
+
+
+def _changed_since_lines(ref: str, changes: Any) -> list[str]:
+    """Every version with its status and reason, for the terminal summary (shown with -q too,
+    unlike the header)."""
+    picked = changes.evaluated
+    if picked:
+        lines = [f"{len(picked)} prompt version{'s' if len(picked) != 1 else ''} selected, as "
+                 f"`harness ci --base {ref}` would evaluate:"]
+    else:
+        lines = [f"no prompt version changed since {ref}: nothing evaluated"]
+    for change in (*picked, *changes.unaffected, *changes.deleted):
+        status = "not affected, deselected" if change in changes.unaffected else change.status
+        lines.append(f"  {change.id}: {status} ({change.reason})")
+    return lines
+
+
+def _version_of(item: pytest.Item) -> tuple[str, str] | None:
+    """(task, version) of an eval test parametrized by the plugin, else None."""
+    task = _task_of(item)
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    case = params.get("critical_case")  # (version, id); not a tuple when there is none
+    version = params.get("prompt_version") or (case[0] if isinstance(case, tuple) else None)
+    return (task, version) if task and isinstance(version, str) else None
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks on the workers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(_STATE, None)
+    changes = state.changes() if state is not None else None
+    if changes is not None:
+        # Deselected, not skipped: a version nothing changed for is not part of this run (as
+        # with -k), and one SKIPPED line per test and critical case of every untouched version
+        # would bury the versions that ran. The terminal summary lists them with the reason.
+        chosen = {(c.task, c.version) for c in changes.evaluated}
+        kept: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            key = _version_of(item)
+            (dropped if key is not None and key not in chosen else kept).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+            state.deselected += len(dropped)
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
-        task = _task_of(item)
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        case = params.get("critical_case")  # (version, id); not a tuple when there is none
-        version = params.get("prompt_version") or (case[0] if isinstance(case, tuple) else None)
-        if task and isinstance(version, str):
-            item.add_marker(pytest.mark.xdist_group(f"harness-{task}-{version}"))
+        key = _version_of(item)
+        if key is not None:
+            item.add_marker(pytest.mark.xdist_group(f"harness-{key[0]}-{key[1]}"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -152,6 +212,21 @@ class _HarnessState:
         self.on_worker = hasattr(config, "workerinput")
         self.worker_rows: list[dict] = []  # summaries sent by xdist workers (controller only)
         self.comparisons: list[str] = []  # comparison pages written at session end
+        self._changes: Any = None  # harness.affected_versions(...) for --changed-since
+        self.deselected = 0  # items --changed-since deselected
+
+    def changes(self) -> Any:
+        """The ChangeSet since --harness-changed-since REF (None without the option), computed
+        once by the function `harness ci` uses."""
+        ref = self.config.getoption("harness_changed_since")
+        if ref is None:
+            return None
+        if self._changes is None:
+            try:
+                self._changes = harness.affected_versions(self.settings.root, ref)
+            except HarnessError as exc:
+                raise pytest.UsageError(f"--changed-since {ref}: {exc}") from None
+        return self._changes
 
     @property
     def settings(self) -> Settings:
@@ -376,6 +451,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             [_summary_row(e) for e in state.evaluations()])
         return
     state.write_comparisons()
+    changes = state.changes()
+    if changes is not None and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and (
+            state.deselected or not changes.evaluated):  # (under xdist workers deselect)
+        # --changed-since found no prompt version to check: that is a pass, not "no tests".
+        session.exitstatus = pytest.ExitCode.OK
     errored = any(row["errored"] for row in state.rows())
     if errored and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         session.exitstatus = EXIT_MODEL_ERRORS
@@ -408,6 +488,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
                             config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     rows = state.rows() if state else []
+    changes = state.changes() if state else None
+    if changes is not None:
+        ref = config.getoption("harness_changed_since")
+        terminalreporter.section(f"harness: changed since {ref} ({changes.base[:12]})")
+        for line in _changed_since_lines(ref, changes):
+            terminalreporter.write_line(line)
     if not rows:
         return
     write = terminalreporter.write_line

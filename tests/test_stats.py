@@ -137,6 +137,28 @@ def test_paired_delta_real_drop_is_significant_for_bootstrap_metrics():
     assert d.low <= d.delta <= d.high
 
 
+def test_paired_delta_shares_resamples_between_metrics_of_one_pair_only():
+    """The gate tests several metrics of the same pair: the resamples are computed once and
+    reused, which must give exactly what a cold computation gives, and never leak into another
+    pair of runs."""
+    from harness.stats import _paired_resamples, paired_delta
+    y, before = random_run(200, seed=3)
+    _, after = random_run(200, seed=4)
+    _, other = random_run(200, seed=5)
+    metrics = [("macro_f1", None), ("precision", "a"), ("f1", "c"), ("weighted_f1", None)]
+    warm = [paired_delta(y, before, after, labels=LABELS, metric=m, label=lab)
+            for m, lab in metrics]
+    assert _paired_resamples.cache_info().hits >= len(metrics) - 1
+    for (m, lab), shared in zip(metrics, warm):
+        _paired_resamples.cache_clear()
+        assert paired_delta(y, before, after, labels=LABELS, metric=m, label=lab) == shared
+    paired_delta(y, before, after, labels=LABELS, metric="macro_f1")  # cache now holds this pair
+    cold_other = paired_delta(y, before, other, labels=LABELS, metric="macro_f1")
+    _paired_resamples.cache_clear()
+    assert paired_delta(y, before, other, labels=LABELS, metric="macro_f1") == cold_other
+    assert cold_other != warm[0]
+
+
 def test_paired_delta_rejects_mismatched_input():
     from harness.stats import paired_delta
     with pytest.raises(ValueError, match="needs a label"):

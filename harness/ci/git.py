@@ -63,8 +63,8 @@ def resolve_ref(root: Path, ref: str) -> str:
     if done is None or done.returncode != 0:
         raise GitError(f"unknown git revision {ref!r} in {root} (`git rev-parse --verify "
                        f"{ref}^{{commit}}` found no commit); fetch it first (`git fetch origin "
-                       f"main`; in GitHub Actions: actions/checkout with fetch-depth: 0) or pass "
-                       f"another --base")
+                       f"main`; in GitHub Actions: actions/checkout with fetch-depth: 0) or name "
+                       f"another base (a branch, tag or commit)")
     return done.stdout.decode().strip()
 
 

@@ -48,6 +48,12 @@ class ChangeSet:
         return self.with_status(AFFECTED)
 
     @property
+    def evaluated(self) -> tuple[VersionChange, ...]:
+        """What `harness ci` evaluates (affected: base vs head; new: thresholds only) and
+        `pytest --changed-since` selects: one definition, so the two cannot drift apart."""
+        return tuple(v for v in self.versions if v.status in (AFFECTED, NEW))
+
+    @property
     def new(self) -> tuple[VersionChange, ...]:
         return self.with_status(NEW)
 
