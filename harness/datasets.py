@@ -14,13 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.datafiles import MAX_LINE_BYTES, jsonl_record
 from harness.errors import DatasetError, warn
-from harness.inputs import strictjson
-from harness.inputs.text import BadInput, decode_utf8, did_you_mean, lines, read_limited, shorten
+from harness.inputs.text import BadInput, did_you_mean, lines, read_limited, shorten
 from harness.records import SPLITS, Example, Fixture, SplitSpec, TaskSpec
 
 MAX_REPORTED = 20
-MAX_LINE_BYTES = 1 << 20  # 1 MiB: a row this long is a mistake (or an attack), not a prompt input
 MAX_FILE_BYTES = 256 << 20  # 256 MiB
 _ROW_KEYS = ("id", "label", "split", "critical", "provenance")
 
@@ -42,24 +41,12 @@ def jsonl_rows(path: Path, raw: bytes | None = None
             raise DatasetError(exc.message, path=path) from None
     bad = 0
     for number, offset, line in lines(raw):
-        if len(line) > MAX_LINE_BYTES:
-            yield number, None, (f"the line is {len(line):,} bytes; the limit is "
-                                 f"{MAX_LINE_BYTES:,} bytes per line")
-            continue
         if not line.strip():
             continue
-        try:
-            # Past the reported problems, skip the slow pass that finds the column.
-            row = strictjson.loads(decode_utf8(line, base_offset=offset, strip_bom=number == 1),
-                                   locate=bad < MAX_REPORTED)
-        except BadInput as exc:
-            bad += 1
-            yield number, None, exc.message
-            continue
-        if not isinstance(row, dict):
-            yield number, None, f"expected a JSON object, got {type(row).__name__}"
-            continue
-        yield number, row, None
+        # Past the reported problems, skip the slow pass that finds the column.
+        record = jsonl_record(number, offset, line, locate=bad < MAX_REPORTED)
+        bad += record[1] is None
+        yield record
 
 
 def load_fixture(task: TaskSpec, path: Path | None = None) -> Fixture:
