@@ -240,3 +240,51 @@ def test_datafiles_errors_name_the_file_row_and_column(tmp_path):
     sep = tmp_path / "sep.jsonl"
     sep.write_bytes('{"a": "x\u2028y\u0085z"}\n'.encode())
     assert read(sep) == [{"a": "x\u2028y\u0085z"}]
+
+
+@pytest.mark.parametrize("ext", ["csv", "tsv", "parquet"])
+def test_a_dataset_in_a_table_format_evaluates_like_its_jsonl(tmp_path, fake_model, ext):
+    from tests.helpers import DEFAULT_TASK_YAML, default_rows
+
+    backend = FakeBackend(rule())
+    model = fake_model(backend)
+    rows = default_rows()
+    rows[0] = {**rows[0], "critical": True}
+    jsonl_root = make_project(tmp_path / "a", rows=rows)
+    table_root = make_project(tmp_path / "b", rows=rows, task_yaml=DEFAULT_TASK_YAML.replace(
+        "datasets/demo.jsonl", f"datasets/demo.{ext}"))
+    df = pd.DataFrame(rows)
+    if ext != "parquet":
+        df["critical"] = df["critical"].map({True: "true", False: ""}).fillna("")
+    write(df, table_root / "datasets" / f"demo.{ext}")
+
+    def evaluate(root):
+        session = harness.Session(harness.load_settings(root, overrides={
+            "model": model, "split": "all", "progress": False}))
+        try:
+            return session.evaluate("demo", "v1", write=False), session.critical_cases("demo")
+        finally:
+            session.close()
+    (a, critical_a), (b, critical_b) = evaluate(jsonl_root), evaluate(table_root)
+    assert [e.id for e in b.result.examples] == [e.id for e in a.result.examples]
+    assert [e.split for e in b.result.examples] == [e.split for e in a.result.examples]
+    assert b.metrics.as_dict() == a.metrics.as_dict()
+    assert critical_b == critical_a == [rows[0]["id"]]
+
+
+def test_table_dataset_errors_name_the_row_and_column(tmp_path):
+    from harness.datasets import load_fixture
+    from harness.tasks import load_task
+    from tests.helpers import DEFAULT_TASK_YAML
+
+    root = make_project(tmp_path, task_yaml=DEFAULT_TASK_YAML.replace("demo.jsonl", "demo.csv"))
+    (root / "datasets" / "demo.csv").write_text(
+        "id,text,label\na,fine,Objective\nb,nice,Maybe\nc,,Objective\n", encoding="utf-8")
+    with pytest.raises(DatasetError) as info:
+        load_fixture(load_task(root, "demo"))
+    message = str(info.value)
+    assert "demo.csv:row 2: label 'Maybe' is not one of Objective, Subjective" in message
+    assert "demo.csv:row 3: missing input field 'text'" in message
+    (root / "datasets" / "demo.csv").write_text("id,text,label\na,fine,Objective\nb,nice,Maybe\n")
+    with pytest.raises(DatasetError, match=r"demo.csv:row 2: label 'Maybe'"):
+        load_fixture(load_task(root, "demo"))
