@@ -199,7 +199,7 @@ class Session:
                          dict(i.distribution) if i.distribution else None)
                 for i in summary.review_items],
                 version=model_version(task, job.version.name, job.model), project=project)
-        return self._labeling(job, summary, Path(out), pushed)
+        return self._labeling(job, summary, routing, Path(out), pushed)
 
     def label_dataframe(self, frame, task: str, *, version: str | None = None,
                         mapping: Mapping[str, str] | None = None, routing: Routing = Routing(),
@@ -216,7 +216,7 @@ class Session:
                                       progress=self.settings.progress, total=len(records),
                                       columns=[str(c) for c in frame.columns])
         result = pd.DataFrame(rows, columns=list(summary.columns), index=frame.index)
-        result.attrs["harness"] = self._labeling(job, summary, None, None)
+        result.attrs["harness"] = self._labeling(job, summary, routing, None, None)
         return result
 
     def _label_job(self, task: str, version: str | None,
@@ -231,14 +231,17 @@ class Session:
         return Job(task=spec, version=load_version(spec, name), backend=self.backend(),
                    cache=self.cache, model=s.model, mode=s.mode, mapping=dict(mapping or {}))
 
-    def _labeling(self, job: Job, summary: LabelSummary, out: Path | None,
+    def _labeling(self, job: Job, summary: LabelSummary, routing: Routing, out: Path | None,
                   pushed: PushResult | None) -> Labeling:
         expected = None
-        if summary.threshold is not None:
+        if summary.threshold is not None:  # something was accepted
+            # --accept-above P: the curve at P; otherwise at the least confident accepted row.
+            threshold = routing.accept_above if routing.accept_above is not None \
+                else summary.threshold
             expected = expected_accuracy(self.report_root, task=job.task.name,
                                          version=job.version.name,
                                          prompt_hash=job.version.content_hash, model=job.model,
-                                         threshold=summary.threshold)
+                                         threshold=threshold)
         return Labeling(summary, expected, job.task.name, job.version.name,
                         job.version.content_hash, job.model, out, pushed)
 

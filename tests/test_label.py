@@ -158,21 +158,22 @@ def test_accept_above_and_review_top_route_by_confidence(project, fake_model, ca
 
 
 def test_expected_accuracy_is_read_from_the_last_evaluation(project, fake_model, capsys):
-    backend = FakeBackend(keyword_rule({"love": "Subjective", "best": "Subjective"},
-                                       default="Objective", confidence=0.9))
+    backend = FakeBackend(rule())
     model = fake_model(backend)
     session = harness.Session(harness.load_settings(project, overrides={
         "model": model, "split": "all", "progress": False}))
     evaluation = session.evaluate("demo", "v1")
     session.close()
-    answered = evaluation.to_pandas()
+    table = evaluation.to_pandas()
     write(frame(), project / "in.csv")
     assert main(["label", "demo", "--input", "in.csv", "--out", "o.csv", "--map", "text=body",
-                 "--model", model, "--accept-above", "0.85", "--no-progress"]) == 0
+                 "--model", model, "--accept-above", "0.75", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    # Every evaluated example has confidence 0.9: the estimate is the run's accuracy.
-    accuracy = answered["correct"].mean()
-    assert f"expected accuracy of the accepted rows: {accuracy:.1%}" in out
+    # The accuracy of the evaluated examples the same threshold would accept.
+    above = table[table["confidence"] >= 0.75]
+    assert 0 < len(above) < len(table)
+    assert (f"expected accuracy of the accepted rows: {above['correct'].mean():.1%}") in out
+    assert f"{len(above)} all-split examples with confidence >= 0.750" in out
     assert evaluation.result.run_id in out
 
 

@@ -155,6 +155,9 @@ def label_file(job: Job, source: Path, out: Path, *, routing: Routing = Routing(
         router = _Router(routing, tally.confidence)
         with datafiles.TableWriter(out_tmp, columns, fmt=out_format, types=types) as writer:
             counts, review, threshold = _route_pass(job, rows_tmp, router, writer)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(out_tmp, 0o666 & ~mask)  # mkstemp made it 0600; an output is a normal file
         os.replace(out_tmp, out)
     finally:
         for path in (rows_tmp, out_tmp):
@@ -223,7 +226,7 @@ def _route_pass(job: Job, rows_tmp: Path, router: _Router, writer: datafiles.Tab
         for index, line in enumerate(handle):
             record = json.loads(line)  # our own file, written above
             row = record["r"]
-            status = router.status(index, row, router_conf(row))
+            status = router.status(index, row, _confidence(row))
             row["status"] = status
             threshold = _count(job, record["n"], row, status, counts, review, threshold)
             batch.append(row)
@@ -234,7 +237,7 @@ def _route_pass(job: Job, rows_tmp: Path, router: _Router, writer: datafiles.Tab
     return counts, review, threshold
 
 
-def router_conf(row: Mapping[str, Any]) -> float:
+def _confidence(row: Mapping[str, Any]) -> float:
     value = row.get("confidence")
     return math.nan if value is None else float(value)
 
