@@ -25,6 +25,11 @@ from harness.records import INVALID, MODES
 _LAZY = {
     "Session": "harness.api",
     "Evaluation": "harness.api",
+    "Labeling": "harness.api",
+    "label_dataframe": "harness.api",
+    "Routing": "harness.labeljob",
+    "LabelSummary": "harness.labeljob",
+    "load_run": "harness.stored",
     "Metrics": "harness.metrics",
     "classification_metrics": "harness.metrics",
     "collapse_note": "harness.metrics",
@@ -73,7 +78,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from harness import labelstudio, wording
-    from harness.api import Evaluation, Session
+    from harness.api import Evaluation, Labeling, Session, label_dataframe
+    from harness.labeljob import LabelSummary, Routing
     from harness.cache import Cache
     from harness.ci.affected import affected_versions
     from harness.gate import GateResult, describe_failure, flip_lines
@@ -81,4 +87,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from harness.optimizer import OptimizeConfig, OptimizeResult
     from harness.optimizer.events import CallsFailed
     from harness.report import metrics_table, write_comparison, write_index
-    from harness.stored import Baseline, Outcome, StoredRun, read_baseline, read_run
+    from harness.stored import Baseline, Outcome, StoredRun, load_run, read_baseline, read_run

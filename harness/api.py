@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.analysis import analyze
 from harness.cache import Cache
-from harness.config import Settings
+from harness.config import Settings, load_settings
 from harness.datasets import load_fixture
 from harness.errors import HarnessError, UsageError
 from harness.fsutil import atomic_write_json
@@ -23,6 +23,9 @@ from harness.optimizer import OptimizeConfig, OptimizeResult, optimize
 from harness.prices import price_for
 from harness.prompts import list_versions, load_version
 from harness.gate import GateResult, check_paired, check_rules
+from harness.labeljob import (Expected, Job, LabelSummary, Routing, expected_accuracy, label_file,
+                              label_records)
+from harness.labelstudio import Connection, PushItem, PushResult, model_version, push
 from harness.records import Fixture, PromptVersion, RunResult, RunSpec, TaskSpec
 from harness.report import write_comparison, write_index, write_optimize_report, write_run_report
 from harness.runner import git_info, run
@@ -51,6 +54,25 @@ class Evaluation:
     def stored(self) -> StoredRun:
         """This run as the typed record it is written as (per-example outcomes, environment)."""
         return to_stored(self.result, self.metrics)
+
+    def to_pandas(self):  # -> pandas.DataFrame
+        """One row per example (see StoredRun.to_pandas)."""
+        return self.stored().to_pandas()
+
+
+@dataclass(frozen=True, slots=True)
+class Labeling:
+    """What `Session.label` did: the summary, the expected accuracy of the accepted rows (None
+    when nothing was accepted), and the Label Studio push of the review rows when asked."""
+
+    summary: LabelSummary
+    expected: Expected | None
+    task: str
+    version: str
+    prompt_hash: str
+    model: str
+    out: Path | None = None
+    pushed: PushResult | None = None
 
 
 class Session:
@@ -160,6 +182,69 @@ class Session:
                        limit=limit)
         return self._run(spec, **({"fixture": fixture} if fixture is not None else {}))
 
+    def label(self, task: str, source: Path, out: Path, *, version: str | None = None,
+              mapping: Mapping[str, str] | None = None, routing: Routing = Routing(),
+              push_to: Connection | None = None, project: str | None = None,
+              chunk_rows: int = 256) -> Labeling:
+        """Label every row of `source` (CSV/TSV/JSONL/Parquet) into `out` (any of them) with
+        `version` (default: the newest not retired); `mapping`: input field -> column. With
+        `push_to`, the review rows go to Label Studio, least certain first."""
+        job = self._label_job(task, version, mapping)
+        summary = label_file(job, Path(source), Path(out), routing=routing,
+                             chunk_rows=chunk_rows, progress=self.settings.progress)
+        pushed = None
+        if push_to is not None and summary.review_items:
+            pushed = push(push_to, job.task, [
+                PushItem(i.id, dict(i.inputs), i.predicted, i.confidence,
+                         dict(i.distribution) if i.distribution else None)
+                for i in summary.review_items],
+                version=model_version(task, job.version.name, job.model), project=project)
+        return self._labeling(job, summary, routing, Path(out), pushed)
+
+    def label_dataframe(self, frame, task: str, *, version: str | None = None,
+                        mapping: Mapping[str, str] | None = None, routing: Routing = Routing(),
+                        chunk_rows: int = 256):
+        """`frame` (a pandas DataFrame) with the columns `label` adds, same index."""
+        import pandas as pd
+
+        job = self._label_job(task, version, mapping)
+        records = frame.reset_index(drop=True)
+        chunks = ([(start + i + 1, row, None) for i, row in enumerate(
+            records.iloc[start:start + chunk_rows].to_dict("records"))]
+            for start in range(0, len(records), chunk_rows))
+        rows, summary = label_records(job, chunks, routing=routing,
+                                      progress=self.settings.progress, total=len(records),
+                                      columns=[str(c) for c in frame.columns])
+        result = pd.DataFrame(rows, columns=list(summary.columns), index=frame.index)
+        result.attrs["harness"] = self._labeling(job, summary, routing, None, None)
+        return result
+
+    def _label_job(self, task: str, version: str | None,
+                   mapping: Mapping[str, str] | None) -> Job:
+        spec = self.task(task)
+        unknown = [f for f in (mapping or {}) if f not in spec.input_fields]
+        if unknown:
+            raise UsageError(f"--map {unknown[0]}=...: {unknown[0]!r} is not an input field of "
+                             f"{task} (task.yaml inputs: {', '.join(spec.input_fields)})")
+        name = version or self.default_version(task)
+        s = self.settings
+        return Job(task=spec, version=load_version(spec, name), backend=self.backend(),
+                   cache=self.cache, model=s.model, mode=s.mode, mapping=dict(mapping or {}))
+
+    def _labeling(self, job: Job, summary: LabelSummary, routing: Routing, out: Path | None,
+                  pushed: PushResult | None) -> Labeling:
+        expected = None
+        if summary.threshold is not None:  # something was accepted
+            # --accept-above P: the curve at P; otherwise at the least confident accepted row.
+            threshold = routing.accept_above if routing.accept_above is not None \
+                else summary.threshold
+            expected = expected_accuracy(self.report_root, task=job.task.name,
+                                         version=job.version.name,
+                                         prompt_hash=job.version.content_hash, model=job.model,
+                                         threshold=threshold)
+        return Labeling(summary, expected, job.task.name, job.version.name,
+                        job.version.content_hash, job.model, out, pushed)
+
     def evaluations(self) -> list[Evaluation]:
         """Every evaluation of this session, in run order (critical-case runs left out)."""
         return [e for e in self._evaluations.values() if e.result.spec.split != "critical"]
@@ -257,6 +342,20 @@ class Session:
         for backend in self._backends.values():
             backend.close()
         self._backends.clear()
+
+
+def label_dataframe(frame, *, task: str, version: str | None = None,
+                    settings: Settings | None = None, mapping: Mapping[str, str] | None = None,
+                    accept_above: float | None = None, review_top: int | None = None):
+    """A labeled copy of `frame` for notebooks: the columns `harness label` adds (label,
+    confidence, p_<label>, status, error, prompt_version, prompt_hash, model); the summary
+    (a Labeling) is in `result.attrs["harness"]`."""
+    session = Session(settings or load_settings())
+    try:
+        return session.label_dataframe(frame, task, version=version, mapping=mapping,
+                                       routing=Routing(accept_above, review_top))
+    finally:
+        session.close()
 
 
 def _parents(result: RunResult) -> list[PromptVersion]:

@@ -1,8 +1,10 @@
-"""Read and validate fixture JSONL files; derive deterministic stratified splits.
+"""Read and validate fixture files (JSONL, or CSV/TSV/Parquet by extension); derive deterministic
+stratified splits.
 
 A row: `{"id": "...", <input fields>..., "label": "...", "split": "test"?, "critical": true?}`.
-Every problem in a file is collected and reported at once, each with its file:line, before any
-model call, so a user fixes the file in one pass.
+A CSV/TSV/Parquet fixture has these as columns. Every problem in a file is collected and
+reported at once, each with its file:line (JSONL) or file:row n (tables), before any model
+call, so a user fixes the file in one pass.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.datafiles import (MAX_LINE_BYTES, format_of, jsonl_record, missing,  # noqa: F401
+                               read_rows)
 from harness.errors import DatasetError, warn
-from harness.inputs import strictjson
-from harness.inputs.text import BadInput, decode_utf8, did_you_mean, lines, read_limited, shorten
+from harness.inputs.text import BadInput, did_you_mean, lines, read_limited, shorten
 from harness.records import SPLITS, Example, Fixture, SplitSpec, TaskSpec
 
 MAX_REPORTED = 20
-MAX_LINE_BYTES = 1 << 20  # 1 MiB: a row this long is a mistake (or an attack), not a prompt input
 MAX_FILE_BYTES = 256 << 20  # 256 MiB
 _ROW_KEYS = ("id", "label", "split", "critical", "provenance")
 
@@ -42,28 +44,18 @@ def jsonl_rows(path: Path, raw: bytes | None = None
             raise DatasetError(exc.message, path=path) from None
     bad = 0
     for number, offset, line in lines(raw):
-        if len(line) > MAX_LINE_BYTES:
-            yield number, None, (f"the line is {len(line):,} bytes; the limit is "
-                                 f"{MAX_LINE_BYTES:,} bytes per line")
-            continue
         if not line.strip():
             continue
-        try:
-            # Past the reported problems, skip the slow pass that finds the column.
-            row = strictjson.loads(decode_utf8(line, base_offset=offset, strip_bom=number == 1),
-                                   locate=bad < MAX_REPORTED)
-        except BadInput as exc:
-            bad += 1
-            yield number, None, exc.message
-            continue
-        if not isinstance(row, dict):
-            yield number, None, f"expected a JSON object, got {type(row).__name__}"
-            continue
-        yield number, row, None
+        # Past the reported problems, skip the slow pass that finds the column.
+        record = jsonl_record(number, offset, line, locate=bad < MAX_REPORTED)
+        bad += record[1] is None
+        yield record
 
 
-def load_fixture(task: TaskSpec, path: Path | None = None) -> Fixture:
-    """Load the task's dataset (or `path`), validated against the task's labels and inputs."""
+def load_fixture(task: TaskSpec, path: Path | None = None, *, fmt: str | None = None
+                 ) -> Fixture:
+    """Load the task's dataset (or `path`), validated against the task's labels and inputs.
+    `fmt` ('jsonl', 'csv', ...) replaces the one of the extension (a temp file has none)."""
     path = path or task.dataset
     if not path.is_file():
         raise DatasetError(f"dataset file not found (set `dataset:` in {task.path})", path=path)
@@ -77,7 +69,12 @@ def load_fixture(task: TaskSpec, path: Path | None = None) -> Fixture:
     known = set(_ROW_KEYS) | set(task.input_fields)
     unknown: dict[str, list[int]] = {}  # key -> [first line, rows]
 
-    for number, row, problem in jsonl_rows(path, raw):
+    table = (fmt or format_of(path)) != "jsonl"
+    # file:line (JSONL) or file:row n (CSV/TSV/Parquet)
+    where = (lambda n: f"{path}:row {n}") if table else (lambda n: f"{path}:{n}")
+    unit = "row" if table else "line"
+    rows = (_table_rows(path) if table else jsonl_rows(path, raw))
+    for number, row, problem in rows:
         if row is None:
             problems.append((number, str(problem), None))
             continue
@@ -88,7 +85,7 @@ def load_fixture(task: TaskSpec, path: Path | None = None) -> Fixture:
         if example is None:
             continue
         if example.id in first_line:
-            problems.append((number, f"duplicate id {example.id!r} (first seen on line "
+            problems.append((number, f"duplicate id {example.id!r} (first seen on {unit} "
                                      f"{first_line[example.id]})", example.id))
             continue
         first_line[example.id] = number
@@ -102,21 +99,39 @@ def load_fixture(task: TaskSpec, path: Path | None = None) -> Fixture:
         problems.extend((line, note, None) for line, note in notes)
         problems.sort(key=lambda p: p[0])
         number, message, case_id = problems[0]
-        lines_ = [f"{path}:{n}: {m}" for n, m, _ in problems[:MAX_REPORTED]]
+        lines_ = [f"{where(n)}: {m}" for n, m, _ in problems[:MAX_REPORTED]]
         more = len(problems) - MAX_REPORTED
         if more > 0:
             lines_.append(f"... and {more} more")
         summary = f"{len(problems)} problem(s) in the dataset:\n  " + "\n  ".join(lines_) \
             if len(problems) > 1 else message
-        raise DatasetError(summary, path=path, line=None if len(problems) > 1 else number,
-                           case_id=case_id)
+        single = None if len(problems) > 1 else number
+        raise DatasetError(summary, path=path, line=None if table else single,
+                           row=single if table else None, case_id=case_id)
     for line, note in notes:
-        warn(f"{path}:{line}: {note}")
+        warn(f"{where(line)}: {note}")
     if not examples:
         raise DatasetError("the dataset has no examples", path=path)
 
     return Fixture(path=path, examples=assign_splits(tuple(examples), task.splits),
                    content_hash=hashlib.sha256(raw).hexdigest())
+
+
+def _table_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """CSV/TSV/Parquet rows as JSONL rows would be: CSV cells are text, so `critical`
+    ("true"/"false", "1"/"0", empty) becomes a bool and an empty `split` or cell is absent."""
+    for number, row, problem in read_rows(path):
+        if row is None:
+            yield number, row, problem
+            continue
+        row = {k: v for k, v in row.items() if not missing(v) and v != ""}
+        flag = row.get("critical")
+        if isinstance(flag, str):
+            row["critical"] = _FLAGS.get(flag.strip().lower(), flag)
+        yield number, row, None
+
+
+_FLAGS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
 def _parse_row(row: dict[str, Any], number: int, task: TaskSpec,

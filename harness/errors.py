@@ -21,11 +21,20 @@ class DatasetError(HarnessError):
     """A fixture file is malformed. Carries the location so tools can point at it."""
 
     def __init__(self, message: str, *, path: Path | str, line: int | None = None,
-                 case_id: str | None = None) -> None:
+                 case_id: str | None = None, row: int | None = None,
+                 column: str | None = None) -> None:
+        # `line` for JSONL (a line of the file); `row` for CSV/TSV/Parquet (the data row, the
+        # first after the header is 1; 0 is the header itself); `column` names the cell.
         self.path = Path(path)
         self.line = line
+        self.row = row
+        self.column = column
         self.case_id = case_id
-        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        where = (f"{self.path}:{line}" if line is not None else
+                 f"{self.path}:{'header' if row == 0 else f'row {row}'}" if row is not None
+                 else str(self.path))
+        if column is not None:
+            where += f", column {column!r}"
         super().__init__(f"{where}: {message}")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,28 +83,34 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: 
 
 def complete_cached(backend: Backend, cache: Cache, requests: Sequence[LabelRequest], *,
                     describe: Callable[[int], str], meta: Callable[[int], Mapping[str, str]],
-                    title: str = "", progress: bool = False
+                    title: str = "", progress: bool = False,
+                    advance: Callable[[int], object] | None = None
                     ) -> list[tuple[ModelOutput, bool]]:
     """(output, from cache) per request: cached answers first, the rest from the backend,
     each written to the cache the moment it arrives (a crash or Ctrl-C loses only the calls in
     flight). The one path from a request to an answer, for evaluations and the optimizer's
     teacher alike. `describe(i)` names request i in a replay-mode miss; `meta(i)` is stored
-    beside its cache entry."""
+    beside its cache entry. `advance(n)`: a caller's own progress bar (n requests done; the
+    cached ones at once), instead of this function's."""
     identity = backend.identity()
     keys = [Cache.key(identity, r) for r in requests]
     outputs: list[ModelOutput | None] = [cache.get(k, describe=describe(i))
                                          for i, k in enumerate(keys)]
     cached = [o is not None for o in outputs]
     missing = [i for i, o in enumerate(outputs) if o is None]
+    if advance is not None:
+        advance(len(requests) - len(missing))
     if missing:
-        bar = tqdm(total=len(requests), initial=len(requests) - len(missing), unit="ex",
-                   desc=title, delay=2.0, disable=not progress, leave=False)
+        bar = nullcontext() if advance is not None else tqdm(
+            total=len(requests), initial=len(requests) - len(missing), unit="ex", desc=title,
+            delay=2.0, disable=not progress, leave=False)
+        step = advance if advance is not None else bar.update
         with bar:
             for j, output in backend.complete([requests[i] for i in missing]):
                 index = missing[j]
                 outputs[index] = output
                 cache.put(keys[index], output, meta=meta(index))
-                bar.update(1)
+                step(1)
     return [(o, c) for o, c in zip(outputs, cached)]  # type: ignore[misc]
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness.datafiles import spreadsheet_safe
 from harness.fsutil import atomic_write_json
 from harness.metrics import Metrics
 from harness.records import RUN_SCHEMA, RunResult, Usage
@@ -87,19 +88,6 @@ def write_run(result: RunResult, metrics: Metrics, directory: Path) -> Path:
     write_results_csv(directory / "results.csv", result)
     atomic_write_json(directory / "metrics.json", {"spec": spec_block(result), "metrics": metrics.as_dict()})
     return directory
-
-
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(text: str) -> str:
-    """`text`, with a leading apostrophe if a spreadsheet would run it as a formula.
-
-    >>> print(spreadsheet_safe('=HYPERLINK("http://x")'), spreadsheet_safe("fine"))
-    '=HYPERLINK("http://x") fine
-    """
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def write_results_csv(path: Path, result: RunResult) -> None:

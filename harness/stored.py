@@ -139,6 +139,27 @@ class StoredRun:
     def by_id(self) -> dict[str, Outcome]:
         return {o.id: o for o in self.outcomes}
 
+    def to_pandas(self):  # -> pandas.DataFrame (pandas is imported only here)
+        """One row per example: id, line, one column per input field, expected, predicted,
+        confidence, `p_<label>` per label (the distribution; empty without one), correct,
+        error, critical, cached."""
+        import pandas as pd
+
+        labels = list(self.metrics.labels)
+        fields = list(dict.fromkeys(k for o in self.outcomes for k in o.inputs))
+        rows = []
+        for o in self.outcomes:
+            dist = o.distribution or {}
+            rows.append({"id": o.id, "line": o.line, **{f: o.inputs.get(f) for f in fields},
+                         "expected": o.expected, "predicted": o.predicted,
+                         "confidence": o.confidence,
+                         **{f"p_{label}": dist.get(label) for label in labels},
+                         "correct": o.correct, "error": o.error, "critical": o.critical,
+                         "cached": o.cached})
+        columns = ["id", "line", *fields, "expected", "predicted", "confidence",
+                   *[f"p_{label}" for label in labels], "correct", "error", "critical", "cached"]
+        return pd.DataFrame(rows, columns=columns)
+
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
@@ -200,6 +221,11 @@ def read_run(directory: Path) -> StoredRun:
                     outcomes.append(Outcome.from_dict(row, where=f"{results}:{number}"))
     return StoredRun(info, Metrics.from_dict(data["metrics"], where=str(metrics_path)),
                      tuple(outcomes), directory)
+
+
+def load_run(directory: Path | str) -> StoredRun:
+    """A run folder (reports/<run-id>/) as a StoredRun, e.g. `load_run(path).to_pandas()`."""
+    return read_run(Path(directory))
 
 
 def read_run_info(directory: Path) -> tuple[RunInfo, Metrics] | None:

@@ -110,8 +110,8 @@ def _parse(path: Path, name: str, root: Path) -> TaskSpec:
     names = tuple(label.name for label in labels)
 
     if "dataset" not in data:
-        raise UsageError(f"{path}: missing key 'dataset' (path of the fixture JSONL, "
-                         "relative to the project root)")
+        raise UsageError(f"{path}: missing key 'dataset' (path of the fixture: .jsonl, .csv, "
+                         ".tsv or .parquet, relative to the project root)")
     if not isinstance(data["dataset"], str) or not data["dataset"].strip():
         raise doc.error("dataset", f"expected a file path relative to the project root, got "
                                    f"{shorten(data['dataset'])}")

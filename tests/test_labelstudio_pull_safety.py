@@ -125,9 +125,9 @@ def _edit_during_validation(monkeypatch, path: Path, text: str) -> None:
     its merged rows: between its read and its replace."""
     validate = fixtures_module.load_fixture
 
-    def edit_then_validate(task, candidate):
+    def edit_then_validate(task, candidate, **options):
         path.write_text(text, encoding="utf-8")
-        return validate(task, candidate)
+        return validate(task, candidate, **options)
 
     monkeypatch.setattr(fixtures_module, "load_fixture", edit_then_validate)
 

@@ -16,10 +16,10 @@ from contextlib import nullcontext
 
 from harness import HarnessError
 from harness.errors import format_warning, strict_warnings
-from harness.cli import cache, ci, evaluate, ls, optimize, report
+from harness.cli import cache, ci, evaluate, label, ls, optimize, report
 from harness.cli._common import EXIT_USAGE
 
-COMMANDS = (evaluate, ci, report, optimize, cache, ls)
+COMMANDS = (evaluate, ci, report, optimize, cache, ls, label)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
                "  harness eval subjectivity --model openai:gpt-4o-mini --concurrency 16\n"
                "  harness report compare RUN_A RUN_B\n"
                "  harness optimize subjectivity --from v2 --iterations 3\n"
-               "  harness cache stats\n\n"
+               "  harness cache stats\n"
+               "  harness label subjectivity --input new.csv --out labeled.csv --accept-above 0.9\n\n"
                "Defaults come from [tool.harness] in pyproject.toml and HARNESS_* variables.\n"
                "`harness COMMAND --help` explains each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -155,7 +155,7 @@ def write_fixture(path: Path, rows: Sequence[Mapping], task: TaskSpec, *,
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         try:
-            load_fixture(task, Path(tmp))
+            load_fixture(task, Path(tmp), fmt="jsonl")
         except DatasetError as exc:  # name the file the user asked for, not our temporary one
             raise DatasetError(f"not written, the rows are not a valid fixture of task "
                                f"{task.name!r}: {str(exc).replace(tmp, str(path))}",
