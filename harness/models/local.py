@@ -33,6 +33,7 @@ from harness.errors import BackendError, HarnessWarning
 from harness.models.base import BackendOptions
 from harness.models.chat_format import PLAIN_SHAPE, ChatFormat, chat_format
 from harness.models.interrupts import deferred_interrupts
+from harness.models.llama_reasoning import ReasoningSampler, answer_after_reasoning
 from harness.models.llama_streams import StreamScorer
 from harness.records import LabelRequest, Message, ModelOutput, Usage
 
@@ -144,6 +145,7 @@ class LocalBackend:
         self._llm: Any = None
         self._guidance: Any = None
         self._scorers: dict[bool, StreamScorer] = {}  # by "long prompt"
+        self._samplers: dict[int, ReasoningSampler] = {}  # reasoning contexts by sample count
         self._format: ChatFormat | None = None
         self._chat: Any = None
         self._label_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
@@ -187,7 +189,7 @@ class LocalBackend:
     def _complete(self, requests: Sequence[LabelRequest]) -> Iterator[tuple[int, ModelOutput]]:
         by_labels: dict[tuple[str, ...], list[tuple[int, list[int]]]] = {}
         for index, request in enumerate(requests):
-            if request.mode != "score":
+            if request.mode != "score" or request.reasoning is not None:
                 yield index, self.complete_one(request)
                 continue
             tokens = self.prompt_tokens(request.prompt.messages)
@@ -208,9 +210,10 @@ class LocalBackend:
                     yield part[j][0], self._distribution(totals, len(prompts[j]))
 
     def close(self) -> None:
-        for scorer in self._scorers.values():
+        for scorer in [*self._scorers.values(), *self._samplers.values()]:
             scorer.close()
         self._scorers.clear()
+        self._samplers.clear()
         self._llm = None
         self._guidance = None
 
@@ -284,6 +287,8 @@ class LocalBackend:
         error = self._too_long(tokens, request)
         if error:
             return error
+        if request.reasoning is not None:
+            return self._reasoned(tokens, request)
         if request.mode == "score":
             ((_, output),) = self.complete([request])
             return output
@@ -339,6 +344,31 @@ class LocalBackend:
         best = max(distribution, key=distribution.__getitem__)
         return ModelOutput(raw=best, distribution=distribution,
                            usage=Usage(prompt_tokens=prompt_tokens))
+
+    def reasoning_sampler(self, samples: int) -> ReasoningSampler:
+        """The context for reasoning requests of `samples` samples: one stream per sample, each
+        as long as the model's context (llama_reasoning.py)."""
+        if samples not in self._samplers:
+            with _quiet():
+                self._samplers[samples] = ReasoningSampler(self.llm, streams=samples,
+                                                           cells=self.n_ctx)
+        return self._samplers[samples]
+
+    def _reasoned(self, tokens: list[int], request: LabelRequest) -> ModelOutput:
+        assert request.reasoning is not None
+        if request.reasoning.samples < 1 or request.reasoning.max_tokens < 1:
+            raise BackendError(f"reasoning needs at least one sample of at least one token, got "
+                               f"{request.reasoning}")
+        fmt = self.chat_format
+        # A chat template ends the turn with an end-of-generation token; the plain format has
+        # only its blank line.
+        stop = fmt.stop if fmt.kind == "plain" else ()
+        try:
+            return answer_after_reasoning(self.reasoning_sampler(request.reasoning.samples),
+                                          self.llm, tokens, request,
+                                          answer_prefix=fmt.answer_prefix, stop_text=stop)
+        except BackendError as exc:  # a prompt too long for a stream: this example's error
+            return ModelOutput(error=str(exc))
 
     def _generate(self, tokens: list[int], request: LabelRequest) -> ModelOutput:
         result = self.llm.create_completion(
