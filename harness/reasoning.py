@@ -116,6 +116,8 @@ def samples_from_json(rows: object) -> tuple[ReasonedAnswer, ...]:
         raise TypeError("samples must be a list")
     result = []
     for row in rows:
+        if not isinstance(row, dict):
+            raise TypeError("a sample must be an object")
         distribution = row.get("distribution")
         if distribution is not None:
             distribution = {str(k): float(v) for k, v in distribution.items()}
