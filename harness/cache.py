@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness.errors import CacheMiss
-from harness.reasoning import samples_from_json, samples_to_json
+from harness.reasoning import FRAMING, samples_from_json, samples_to_json
 from harness.records import SCHEMA_VERSION, LabelRequest, ModelOutput, Usage
 from harness.fsutil import atomic_write_text, is_temp_name
 
@@ -52,7 +52,8 @@ class Cache:
             "sample": request.sample,
         }
         if request.reasoning is not None:  # absent otherwise, so older keys stay valid
-            payload["reasoning"] = asdict(request.reasoning)
+            # with the texts that frame it: rewording them must not replay old answers
+            payload["reasoning"] = {**asdict(request.reasoning), "texts": list(FRAMING)}
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 

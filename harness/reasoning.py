@@ -32,6 +32,11 @@ REASONING_INVITATION = "Let's think step by step."
 ANSWER_CUE = "\nAnswer:"
 # What a chat API is asked after its reasoning (OpenAI backend): the label alone.
 ANSWER_REQUEST = "So, in one word, which label is the answer? Reply with the label only."
+# Asked of a chat API in a user message after the prompt (it cannot start the assistant's turn).
+REASONING_REQUEST = (f"{REASONING_INVITATION} Write your reasoning in a few short sentences; "
+                     f"the label comes after.")
+# Every text above; part of the cache key of reasoning requests (harness.cache).
+FRAMING = (REASONING_INVITATION, ANSWER_CUE, ANSWER_REQUEST, REASONING_REQUEST)
 
 
 def sample_seed(seed: int, index: int) -> int:
