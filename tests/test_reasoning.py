@@ -167,3 +167,37 @@ def test_stored_runs_and_the_report_keep_reasoning_votes_and_ties_escaped(tmp_pa
     with (directory / "results.csv").open(encoding="utf-8") as handle:
         header = handle.readline()
     assert header.rstrip().endswith(",reasoning")
+
+
+def test_openai_reasoning_sends_a_seeded_reasoning_call_then_an_answer_call_per_sample():
+    import asyncio
+    from types import SimpleNamespace as NS
+
+    from harness.models.base import BackendOptions
+    from harness.models.openai import OpenAIBackend, _RunState
+    from harness.reasoning import ANSWER_REQUEST, REASONING_REQUEST
+    from harness.records import Message, RenderedPrompt
+
+    sent = []
+
+    async def create(**kwargs):
+        sent.append(kwargs)
+        last = kwargs["messages"][-1]["content"]
+        content = "Objective" if last == ANSWER_REQUEST else f"thought {len(sent)}"
+        return NS(choices=[NS(message=NS(content=content), logprobs=None)],
+                  usage=NS(prompt_tokens=10, completion_tokens=3))
+
+    client = NS(chat=NS(completions=NS(create=create)))
+    backend = OpenAIBackend("m", BackendOptions(base_url="http://127.0.0.1:9/v1"), environ={})
+    prompt = RenderedPrompt("x", (Message("system", "s"), Message("user", "u")), "h")
+    request = LabelRequest(prompt, LABELS, "generate", DecodingParams(),
+                           reasoning=Reasoning(samples=3, max_tokens=40, temperature=0.5, seed=2))
+    output = asyncio.run(backend._reasoned(client, request, _RunState()))
+    thinking, answering = sent[0::2], sent[1::2]
+    assert [k["seed"] for k in thinking] == [sample_seed(2, i) for i in range(3)]
+    assert all(k["max_tokens"] == 40 and k["temperature"] == 0.5 for k in thinking)
+    assert thinking[0]["messages"][-1] == {"role": "user", "content": REASONING_REQUEST}
+    assert answering[0]["messages"][-2] == {"role": "assistant", "content": "thought 1"}
+    assert [s.answer for s in output.samples] == ["Objective"] * 3
+    assert output.distribution == {"Objective": 1.0, "Subjective": 0.0}
+    assert output.usage == Usage(60, 18)

