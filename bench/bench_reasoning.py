@@ -54,7 +54,7 @@ def main() -> None:
         for label, reasoning in strategies.items():
             requests = [LabelRequest(renderer.render(e), task.label_names, "score",
                                      reasoning=reasoning) for e in examples]
-            before = {n: (s.prompt_rows, s.evaluated_tokens) for n, s in backend._samplers.items()}
+            before = {n: (s.prompt_rows, s.evaluated_tokens) for (n, _), s in backend._samplers.items()}
             clock = time.perf_counter()
             result = run(RunSpec(name, args.version, split="test"), root=ROOT, backend=backend,
                          cache=Cache(ROOT / ".bench-cache", mode="off"), progress=False,
