@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness.errors import CacheMiss
+from harness.reasoning import FRAMING, samples_from_json, samples_to_json
 from harness.records import SCHEMA_VERSION, LabelRequest, ModelOutput, Usage
 from harness.fsutil import atomic_write_text, is_temp_name
 
@@ -51,7 +52,8 @@ class Cache:
             "sample": request.sample,
         }
         if request.reasoning is not None:  # absent otherwise, so older keys stay valid
-            payload["reasoning"] = asdict(request.reasoning)
+            # with the texts that frame it: rewording them must not replay old answers
+            payload["reasoning"] = {**asdict(request.reasoning), "texts": list(FRAMING)}
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -65,7 +67,9 @@ class Cache:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             output = ModelOutput(raw=data["raw"], distribution=data["distribution"],
-                                 usage=Usage(**data["usage"]))
+                                 usage=Usage(**data["usage"]),
+                                 samples=samples_from_json(data.get("samples")),
+                                 tied=tuple(data.get("tied") or ()))
         except FileNotFoundError:
             output = None
         except (OSError, ValueError, KeyError, TypeError):
@@ -87,6 +91,9 @@ class Cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"raw": output.raw, "distribution": output.distribution,
                  "usage": asdict(output.usage), "meta": dict(meta or {})}
+        if output.samples:  # reasoning requests only: other entries keep their old shape
+            entry["samples"] = samples_to_json(output.samples)
+            entry["tied"] = list(output.tied)
         atomic_write_text(path, json.dumps(entry, ensure_ascii=False))
 
     def _prepare(self) -> None:

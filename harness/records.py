@@ -212,6 +212,17 @@ class LabelRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasonedAnswer:
+    """One reasoning (a `Reasoning` request's sample) and the answer taken after it: a label,
+    or INVALID when a generated answer names none. `distribution`: the labels scored after this
+    reasoning (score mode), else None."""
+
+    reasoning: str
+    answer: str
+    distribution: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelOutput:
     """What a backend answers. `error` is an infrastructure failure, never a wrong answer."""
 
@@ -220,6 +231,10 @@ class ModelOutput:
     distribution: Mapping[str, float] | None = None
     usage: Usage = Usage()
     error: str | None = None
+    # Reasoning requests only (harness.reasoning): each sample's reasoning and answer, and the
+    # labels that shared the top vote when the vote tied (`raw` then holds the tie-break winner).
+    samples: tuple[ReasonedAnswer, ...] = ()
+    tied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +249,9 @@ class Prediction:
     cached: bool
     usage: Usage = Usage()
     error: str | None = None
+    # As in ModelOutput: the reasoning(s) and per-sample answers, and a tied vote's labels.
+    samples: tuple[ReasonedAnswer, ...] = ()
+    tied: tuple[str, ...] = ()
 
     @property
     def correct(self) -> bool:

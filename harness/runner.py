@@ -120,11 +120,14 @@ def _prediction(example, request, output, cached, labels) -> Prediction:
                           request.prompt.hash, cached, output.usage, output.error)
     if output.distribution:
         predicted = max(output.distribution, key=output.distribution.__getitem__)
+        if output.samples and output.raw in output.distribution:  # a vote's tie-break winner
+            predicted = output.raw
         confidence = output.distribution[predicted]
     else:
         predicted, confidence = parse_label(output.raw, labels), None
     return Prediction(example.id, example.label, predicted, confidence, output.distribution,
-                      output.raw, request.prompt.hash, cached, output.usage)
+                      output.raw, request.prompt.hash, cached, output.usage,
+                      samples=output.samples, tied=output.tied)
 
 
 def make_run_id(spec: RunSpec, started: datetime) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from harness.datafiles import spreadsheet_safe
 from harness.fsutil import atomic_write_json
 from harness.metrics import Metrics
+from harness.reasoning import samples_to_json
 from harness.records import RUN_SCHEMA, RunResult, Usage
 from harness.stored import Baseline, Outcome, RunInfo, StoredRun, write_baseline
 
@@ -84,6 +85,9 @@ def write_run(result: RunResult, metrics: Metrics, directory: Path) -> Path:
                    "cached": p.cached, "error": p.error, "usage": asdict(p.usage),
                    "cost_usd": call_cost(result, p.usage),
                    "critical": example.critical, "line": example.line}
+            if p.samples:  # reasoning strategies: each reasoning, its answer, a tie's labels
+                row["samples"] = samples_to_json(p.samples)
+                row["tied"] = list(p.tied)
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     write_results_csv(directory / "results.csv", result)
     atomic_write_json(directory / "metrics.json", {"spec": spec_block(result), "metrics": metrics.as_dict()})
@@ -96,11 +100,12 @@ def write_results_csv(path: Path, result: RunResult) -> None:
     results.jsonl keeps every text verbatim."""
     labels = list(result.task.label_names)
     fields = list(result.task.input_fields)
+    reasoned = any(p.samples for p in result.predictions)  # the column only when there is one
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "line", "critical", "expected", "predicted", "correct",
                          "confidence", *[f"p[{label}]" for label in labels], "cached", "error",
-                         *fields, "raw"])
+                         *fields, "raw", *(["reasoning"] if reasoned else [])])
         for example, p in zip(result.examples, result.predictions):
             dist = p.distribution or {}
             writer.writerow([
@@ -110,7 +115,9 @@ def write_results_csv(path: Path, result: RunResult) -> None:
                 *["" if label not in dist else f"{dist[label]:.6f}" for label in labels],
                 p.cached, spreadsheet_safe(p.error or ""),
                 *[spreadsheet_safe(str(example.inputs.get(f, ""))) for f in fields],
-                spreadsheet_safe(p.raw or "")])
+                spreadsheet_safe(p.raw or ""),
+                *([spreadsheet_safe("\n---\n".join(x.reasoning for x in p.samples))]
+                  if reasoned else [])])
 
 
 def run_info(result: RunResult) -> RunInfo:
@@ -121,7 +128,7 @@ def to_stored(result: RunResult, metrics: Metrics) -> StoredRun:
     """The typed record of a run, as it is written and read back."""
     outcomes = tuple(Outcome(p.example_id, p.expected, p.predicted, p.confidence,
                              p.distribution, p.error, e.critical, dict(e.inputs), p.raw,
-                             p.cached, e.line)
+                             p.cached, e.line, p.samples, p.tied)
                      for e, p in zip(result.examples, result.predictions))
     return StoredRun(run_info(result), metrics, outcomes)
 

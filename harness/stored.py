@@ -17,7 +17,8 @@ from typing import Any
 from harness.errors import UsageError
 from harness.fsutil import atomic_write_json
 from harness.metrics import Metrics
-from harness.records import RUN_SCHEMA
+from harness.reasoning import samples_from_json
+from harness.records import RUN_SCHEMA, ReasonedAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,9 @@ class Outcome:
     raw: str = ""
     cached: bool = False
     line: int = 0
+    # Reasoning strategies: each sample's reasoning and answer, and a tied vote's labels.
+    samples: tuple[ReasonedAnswer, ...] = ()
+    tied: tuple[str, ...] = ()
 
     @property
     def correct(self) -> bool:
@@ -111,7 +115,9 @@ class Outcome:
                        distribution=row.get("distribution"), error=row.get("error"),
                        critical=bool(row.get("critical", False)), inputs=row.get("input") or {},
                        raw=row.get("raw") or "", cached=bool(row.get("cached", False)),
-                       line=int(row.get("line") or 0))
+                       line=int(row.get("line") or 0),
+                       samples=samples_from_json(row.get("samples")),
+                       tied=tuple(str(t) for t in row.get("tied") or ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{where}: not a result row ({exc!r} missing or malformed)") from None
 

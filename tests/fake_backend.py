@@ -43,6 +43,7 @@ class Call:
     labels: tuple[str, ...]
     mode: str
     example_id: str
+    sample: int = 0  # the sample index of a reasoning request (0 otherwise)
 
 
 Answer = Mapping[str, float] | str
@@ -90,10 +91,13 @@ class FakeBackend:
                  raise_after: int | None = None,
                  raises: Callable[[], BaseException] = lambda: BackendError("fake model crashed"),
                  latency_s: float = 0.0, modes: tuple[str, ...] = ALL_MODES,
-                 revision: str = "1") -> None:
+                 revision: str = "1",
+                 reason: Callable[[Call], str] = lambda call: f"fake reasoning {call.sample}"
+                 ) -> None:
         self.rule, self.fail, self.latency_s = rule, fail, latency_s
         self.raise_after, self.raises = raise_after, raises
         self._modes, self.revision = modes, revision
+        self.reason = reason  # the reasoning text of a reasoning request's sample
         self.calls: list[Call] = []
         self.batches = 0
         self.closed = 0
@@ -123,7 +127,38 @@ class FakeBackend:
             call = _call(request)
             self.calls.append(call)
             error = self.fail(call) if self.fail else None
-            yield index, (ModelOutput(error=error) if error else self._answer(call))
+            if error:
+                yield index, ModelOutput(error=error)
+            elif request.reasoning is not None:
+                yield index, self._reasoned(call, request)
+            else:
+                yield index, self._answer(call)
+
+    def _reasoned(self, call: Call, request: LabelRequest) -> ModelOutput:
+        """A reasoning request: the rule answers each sample (it sees `call.sample`), the
+        answers are assembled and voted by the harness's own code (harness.reasoning)."""
+        from dataclasses import replace
+
+        from harness.parsing import parse_label
+        from harness.reasoning import reasoned_output
+        from harness.records import ReasonedAnswer
+
+        assert request.reasoning is not None
+        samples, text = [], ""
+        for i in range(request.reasoning.samples):
+            sample = replace(call, sample=i)
+            answer = self._answer(sample)
+            if answer.distribution is not None:
+                best = max(answer.distribution, key=answer.distribution.__getitem__)
+                samples.append(ReasonedAnswer(self.reason(sample), best,
+                                              dict(answer.distribution)))
+            else:
+                text = text or answer.raw
+                samples.append(ReasonedAnswer(self.reason(sample),
+                                              parse_label(answer.raw, call.labels)))
+        usage = Usage(prompt_tokens=len(call.prompt.split()),
+                      completion_tokens=len(samples) * 10)
+        return reasoned_output(samples, call.labels, call.mode, usage, answer_text=text)
 
     def _answer(self, call: Call) -> ModelOutput:
         answer = self.rule(call)

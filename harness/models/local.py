@@ -31,6 +31,7 @@ from harness.errors import BackendError, HarnessWarning
 from harness.models.base import BackendOptions
 from harness.models.chat_format import PLAIN_SHAPE, ChatFormat, chat_format
 from harness.models.interrupts import deferred_interrupts
+from harness.models.llama_reasoning import ReasoningSampler, answer_after_reasoning
 from harness.models.llama_streams import StreamScorer
 from harness.probability import softmax
 from harness.records import LabelRequest, Message, ModelOutput, Usage
@@ -143,6 +144,8 @@ class LocalBackend:
         self._llm: Any = None
         self._guidance: Any = None
         self._scorers: dict[bool, StreamScorer] = {}  # by "long prompt"
+        # Reasoning contexts by (samples, cells per stream).
+        self._samplers: dict[tuple[int, int], ReasoningSampler] = {}
         self._format: ChatFormat | None = None
         self._chat: Any = None
         self._label_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
@@ -186,7 +189,7 @@ class LocalBackend:
     def _complete(self, requests: Sequence[LabelRequest]) -> Iterator[tuple[int, ModelOutput]]:
         by_labels: dict[tuple[str, ...], list[tuple[int, list[int]]]] = {}
         for index, request in enumerate(requests):
-            if request.mode != "score":
+            if request.mode != "score" or request.reasoning is not None:
                 yield index, self.complete_one(request)
                 continue
             tokens = self.prompt_tokens(request.prompt.messages)
@@ -207,9 +210,10 @@ class LocalBackend:
                     yield part[j][0], self._distribution(totals, len(prompts[j]))
 
     def close(self) -> None:
-        for scorer in self._scorers.values():
+        for scorer in [*self._scorers.values(), *self._samplers.values()]:
             scorer.close()
         self._scorers.clear()
+        self._samplers.clear()
         self._llm = None
         self._guidance = None
 
@@ -283,6 +287,8 @@ class LocalBackend:
         error = self._too_long(tokens, request)
         if error:
             return error
+        if request.reasoning is not None:
+            return self._reasoned(tokens, request)
         if request.mode == "score":
             ((_, output),) = self.complete([request])
             return output
@@ -335,6 +341,36 @@ class LocalBackend:
         best = max(distribution, key=distribution.__getitem__)
         return ModelOutput(raw=best, distribution=distribution,
                            usage=Usage(prompt_tokens=prompt_tokens))
+
+    def reasoning_sampler(self, samples: int, cells: int = STREAM_TOKENS) -> ReasoningSampler:
+        """The context for reasoning requests of `samples` samples: one stream per sample of
+        `cells` cells (llama_reasoning.py). Streams of STREAM_TOKENS unless a request needs
+        more: measured here, 5 streams of 2,048 cells sampled many times slower per step than
+        5 of 1,024 (bench/RESULTS.md)."""
+        if (samples, cells) not in self._samplers:
+            with _quiet():
+                self._samplers[samples, cells] = ReasoningSampler(self.llm, streams=samples,
+                                                                  cells=cells)
+        return self._samplers[samples, cells]
+
+    def _reasoned(self, tokens: list[int], request: LabelRequest) -> ModelOutput:
+        assert request.reasoning is not None
+        if request.reasoning.samples < 1 or request.reasoning.max_tokens < 1:
+            raise BackendError(f"reasoning needs at least one sample of at least one token, got "
+                               f"{request.reasoning}")
+        fmt = self.chat_format
+        # A chat template ends the turn with an end-of-generation token; the plain format has
+        # only its blank line.
+        stop = fmt.stop if fmt.kind == "plain" else ()
+        try:
+            need = (len(tokens) + request.reasoning.max_tokens + request.params.max_tokens
+                    + 32)  # + invitation, cue and the longest label
+            cells = STREAM_TOKENS if need <= STREAM_TOKENS else self.n_ctx
+            return answer_after_reasoning(self.reasoning_sampler(request.reasoning.samples, cells),
+                                          self.llm, tokens, request,
+                                          answer_prefix=fmt.answer_prefix, stop_text=stop)
+        except BackendError as exc:  # a prompt too long for a stream: this example's error
+            return ModelOutput(error=str(exc))
 
     def _generate(self, tokens: list[int], request: LabelRequest) -> ModelOutput:
         result = self.llm.create_completion(

@@ -41,7 +41,11 @@ from harness.errors import BackendError, UsageError
 from harness.models.base import BackendOptions
 from harness.models.label_logprobs import label_distribution, tokens_from_openai
 from harness.models.retry import RetryPolicy, parse_retry_after, retryable_status
-from harness.records import LabelRequest, ModelOutput, Usage
+from harness.parsing import parse_label
+from harness.reasoning import (ANSWER_REQUEST, REASONING_REQUEST, best_label, reasoned_output,
+                               sample_seed)
+from harness.records import (DecodingParams, LabelRequest, Message, ModelOutput, ReasonedAnswer,
+                             Usage)
 from harness.redact import Scrubber, redact_url, without_query_credentials
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -157,7 +161,9 @@ class OpenAIBackend:
                        gate: asyncio.Semaphore, state: _RunState, queue: asyncio.Queue) -> None:
         try:
             async with gate:
-                result: ModelOutput | _Fatal = await self._call(client, request, state)
+                result: ModelOutput | _Fatal = await (
+                    self._reasoned(client, request, state) if request.reasoning is not None
+                    else self._call(client, request, state))
         except _Fatal as fatal:
             result = _Fatal(self._scrub(str(fatal)))
         except Exception as exc:  # noqa: BLE001 - a surprise must not leave the run waiting
@@ -166,6 +172,44 @@ class OpenAIBackend:
         if isinstance(result, ModelOutput):  # what the server said is data: never a secret
             result = replace(result, raw=self._scrub(result.raw), error=self._scrub(result.error))
         await queue.put((index, result))
+
+    async def _reasoned(self, client: Any, request: LabelRequest,
+                        state: _RunState) -> ModelOutput:
+        """A reasoning request (harness.reasoning): per sample, a generate call for the
+        reasoning (max_tokens, the sample's temperature and seed), then a call in the request's
+        own mode on the prompt + reasoning + ANSWER_REQUEST (score: labels read from
+        top_logprobs). A chat API cannot continue the assistant's turn, so the reasoning is
+        asked for in a user message (REASONING_REQUEST). Samples run one after another."""
+        reasoning = request.reasoning
+        assert reasoning is not None
+        asked = (*request.prompt.messages, Message("user", REASONING_REQUEST))
+        samples, answer_text = [], ""
+        prompt_tokens = completion_tokens = 0
+        for i in range(reasoning.samples):
+            think = replace(request, mode="generate", reasoning=None,
+                            prompt=replace(request.prompt, messages=asked),
+                            params=DecodingParams(temperature=reasoning.temperature,
+                                                  max_tokens=reasoning.max_tokens,
+                                                  seed=sample_seed(reasoning.seed, i)))
+            thought = await self._call(client, think, state)
+            if thought.error is not None:
+                return thought
+            text = self._scrub(thought.raw).strip()
+            answer = replace(request, reasoning=None, prompt=replace(request.prompt, messages=(
+                *asked, Message("assistant", text), Message("user", ANSWER_REQUEST))))
+            said = await self._call(client, answer, state)
+            if said.error is not None:
+                return said
+            for used in (thought.usage, said.usage):
+                prompt_tokens += used.prompt_tokens
+                completion_tokens += used.completion_tokens
+            answer_text = answer_text or said.raw
+            label = (best_label(said.distribution) if said.distribution
+                     else parse_label(said.raw, request.labels))
+            samples.append(ReasonedAnswer(text, label, said.distribution
+                                          if request.mode == "score" else None))
+        return reasoned_output(samples, request.labels, request.mode,
+                               Usage(prompt_tokens, completion_tokens), answer_text=answer_text)
 
     async def _call(self, client: Any, request: LabelRequest, state: _RunState) -> ModelOutput:
         sdk = self._openai
