@@ -55,3 +55,12 @@ def calls_failed(evaluation: Any) -> str:
             f"calls failed (infrastructure errors, not wrong answers), so the gate was not "
             f"evaluated. First: {errors[0].error}\nRe-run to retry only the failed calls "
             f"(finished ones are cached).")
+
+
+def strategy_line(spec: Any) -> str:
+    """Which prompting strategy ran and why (declared by the version, or a --strategy
+    override, which the gate must not mistake for what ships)."""
+    source = {"override": "OVERRIDE (exploration, not what the version declares)",
+              "declared": "declared by the version", "default": "default"}
+    text = f"strategy {spec.strategy}, {source.get(spec.strategy_source, spec.strategy_source)}"
+    return f"{text}: {spec.strategy_note}" if spec.strategy_note else text

@@ -7,7 +7,8 @@ import sys
 
 import harness
 from harness import wording
-from harness.cli._common import EXIT_ERRORS, EXIT_GATE, EXIT_USAGE, add_run_options, run_overrides
+from harness.cli._common import (EXIT_ERRORS, EXIT_GATE, EXIT_USAGE, add_run_options,
+                                 add_strategy_options, run_overrides)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--version", action="append", dest="versions", metavar="VN",
                     help="prompt version(s) to run, repeatable (default: every version on disk)")
     add_run_options(ev)
+    add_strategy_options(ev, repeatable=False)
     ev.add_argument("--check", action="store_true",
                     help="exit 1 when a version misses a task.yaml threshold")
     ev.add_argument("--strict-baseline", action="store_true",
@@ -44,7 +46,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    settings = harness.load_settings(overrides=run_overrides(args))
+    settings = harness.load_settings(overrides={**run_overrides(args),
+                                                "strategy": args.strategy,
+                                                "temperature": args.temperature})
     session = harness.Session(settings)
     versions = args.versions or session.versions(args.task)
     if not versions:
@@ -62,6 +66,7 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"{evaluation.name}: {result.model_calls} model calls, "
                   f"{result.cache_hits} cached, {_usage_and_cost(result)} -> "
                   f"{evaluation.report_dir}/index.html", file=sys.stderr)
+            print(f"{evaluation.name}: {wording.strategy_line(result.spec)}", file=sys.stderr)
             if args.update_baseline and not evaluation.metrics.n_errors:
                 critical = session.evaluate(args.task, version, split="critical")
                 notes.append(f"baseline written: {session.update_baseline(evaluation, critical)}")
