@@ -36,6 +36,9 @@ def notes(evaluation: Any) -> list[str]:
 
     name, result = evaluation.name, evaluation.result
     lines = [f"{name}: {collapsed}"] if (collapsed := collapse_note(evaluation.metrics)) else []
+    spec = result.spec
+    if spec.strategy != "zero-shot" or spec.strategy_source == "override":
+        lines.append(f"{name}: {strategy_line(spec)}")
     if result.errors:
         lines.append(f"{name}: {len(result.errors)} of {len(result.predictions)} model calls "
                      f"failed (infrastructure, not wrong answers; metrics cover the answered "

@@ -249,3 +249,25 @@ def test_hostile_demonstrations_are_escaped_in_the_report(tmp_path, fake_model):
     page = (evaluation.report_dir / "index.html").read_text(encoding="utf-8")
     assert "alert(1)" in page and "<script>alert(1)" not in page
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_gate_runs_what_the_version_declares(pytester, fake_model):
+    from tests.conftest import REPO
+    copy_task(pytester.path, rows=40)
+    pytester.makepyfile(test_demo_gate=(REPO / "evals" / "test_subjectivity.py").read_text())
+    declare(pytester.path, "v2", "few-shot:random:2")
+    backend = FakeBackend(keyword_rule({"love": "Subjective"}, default="Objective"))
+    model = fake_model(backend)
+    result = pytester.runpytest("--harness-model", model, "--prompt-version", "v2",
+                                "-p", "no:cacheprovider", "-k", "thresholds")
+    result.stdout.fnmatch_lines(["*subjectivity/v2: strategy few-shot:random:2, declared by "
+                                 "the version: declared in v2.jinja; 2 train examples*"])
+    assert backend.calls and all("Examples:" in c.prompt for c in backend.calls)
+    n = backend.calls_made
+    result = pytester.runpytest("--harness-model", model, "--prompt-version", "v2",
+                                "--harness-strategy", "zero-shot", "-p", "no:cacheprovider",
+                                "-k", "thresholds")
+    result.stdout.fnmatch_lines(["*subjectivity/v2: strategy zero-shot, OVERRIDE (exploration,"
+                                 " not what the version declares): --strategy zero-shot instead"
+                                 " of the declared few-shot:random:2*"])
+    assert backend.calls_made > n and not any("Examples:" in c.prompt for c in backend.calls[n:])

@@ -66,7 +66,6 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"{evaluation.name}: {result.model_calls} model calls, "
                   f"{result.cache_hits} cached, {_usage_and_cost(result)} -> "
                   f"{evaluation.report_dir}/index.html", file=sys.stderr)
-            print(f"{evaluation.name}: {wording.strategy_line(result.spec)}", file=sys.stderr)
             if args.update_baseline and not evaluation.metrics.n_errors:
                 critical = session.evaluate(args.task, version, split="critical")
                 notes.append(f"baseline written: {session.update_baseline(evaluation, critical)}")
