@@ -25,6 +25,8 @@ from harness.prompts import list_versions, load_version
 from harness.gate import GateResult, check_paired, check_rules
 from harness.records import Fixture, PromptVersion, RunResult, RunSpec, TaskSpec
 from harness.report import write_comparison, write_index, write_optimize_report, write_run_report
+from harness.report.matrix import write_matrix_report
+from harness.matrix import Matrix, build as build_matrix, make_cell
 from harness.runner import git_info, run
 from harness.store import accept_baseline, baseline_mismatch, baseline_path, to_stored, write_run
 from harness.stored import Baseline, StoredRun, list_runs, read_baseline, read_run
@@ -311,6 +313,39 @@ class Session:
             if len({e.result.spec.version for e in evaluations}) > 1:
                 paths.append(self.compare([e.report_dir for e in evaluations]))
         return paths
+
+    def matrix(self, task: str, *, models: Collection[str], strategies: Collection[str],
+               version: str | None = None, out: Path | None = None,
+               on_cell=lambda evaluation: None) -> tuple[Matrix, Path]:
+        """Every (model x strategy) of one version on the same examples (the settings' split
+        and limit), each an ordinary evaluation (cached, with its own report), then one page
+        comparing them: reports/matrix/<task>-<version>-<time>.html (or `out`)."""
+        import os
+        from datetime import datetime, timezone
+
+        version = version or self.default_version(task)
+        models = list(dict.fromkeys(models or [self.settings.model]))
+        names = list(dict.fromkeys(strategies or ["zero-shot"]))
+        for name in names:  # every name checked before the first model call
+            parse_strategy(name)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = out or self.report_root / "matrix" / f"{task}-{version}-{stamp}.html"
+        cells, examples = [], None
+        for model in models:
+            for name in names:
+                evaluation = self.evaluate(task, version, model=model, strategy=name)
+                on_cell(evaluation)
+                result = evaluation.result
+                examples = examples or result.examples
+                link = (os.path.relpath(evaluation.report_dir / "index.html", path.parent)
+                        if evaluation.report_dir else "")
+                cells.append(make_cell(result, evaluation.metrics, report=Path(link).as_posix(),
+                                       seed=result.spec.params.seed))
+        spec = self.task(task)
+        matrix = build_matrix(task, version, cells, metric=spec.metric, split=self.settings.split,
+                              examples=examples or (), train=self.fixture(task).select("train"),
+                              labels=spec.label_names)
+        return matrix, write_matrix_report(path, matrix)
 
     def optimize(self, config: OptimizeConfig, *, resume: bool = False,
                  explicit: Collection[str] = (), on_event=lambda event: None) -> OptimizeResult:
