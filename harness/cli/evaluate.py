@@ -76,7 +76,8 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"comparison of the versions -> {path}", file=sys.stderr)
     finally:
         session.close()
-    print(f"model={settings.model} mode={settings.mode} split={settings.split}")
+    print(f"model={settings.model} mode={settings.mode} split={settings.split}"
+          + (f" strategy={settings.strategy} (override)" if settings.strategy else ""))
     print(harness.metrics_table(rows))
     print(f"all runs: {session.report_root / 'index.html'}")
     for note in notes:
