@@ -11,7 +11,9 @@ Runs on a temporary copy of the project holding a seeded, label-stratified sampl
 dataset (--test examples of its test split, --train of its train split: the demonstration pool and
 what few-shot:errors runs zero-shot on), with the response cache OFF, so every call is real and
 timed; reports go to the temporary folder, so few-shot:errors finds no stored run and makes a
-fresh zero-shot train-split run (timed separately, shown as `errors source`).
+fresh zero-shot train-split run. `run` is the runner's own time for the test examples; `+N s
+outside the run` is everything else evaluate() did (report, classical baseline; for
+few-shot:errors also that zero-shot train-split run).
 
 cot and self-consistency:N need a backend that answers `reasoning` requests (the reasoning
 branch). Hook: pass them in --strategies once it has landed; until then they are refused with a
@@ -161,7 +163,7 @@ def _line(row: dict) -> str:
             f"{row['value']:.3f} [{row['low']:.3f}, {row['high']:.3f}] acc={row['accuracy']:.3f} "
             f"calls={row['calls']:<4} prompt_tok={row['prompt_tokens']:<7} "
             f"run={row['run_s']:7.1f}s ({per * 1000:6.0f} ms/ex)"
-            + (f" +{extra:.1f}s choosing demos" if extra > 1 else ""))
+            + (f" +{extra:.1f}s outside the run" if extra > 1 else ""))
 
 
 if __name__ == "__main__":
