@@ -17,7 +17,7 @@ def write_matrix_report(path: Path, matrix: Matrix) -> Path:
                c.metric, c.low, c.high, c.pareto) for c in matrix.cells]
     figure = figures.pareto_figure(
         points, x_label="cost of the run (USD)" if priced else
-        "tokens (prompt + completion; no price for every model)",
+        "tokens (prompt + completion)",
         y_label=matrix.metric, reference=matrix.classical,
         reference_label="classical TF-IDF baseline")
     html = environment().get_template("matrix.html").render(m=matrix, figure=figure,
