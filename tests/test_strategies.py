@@ -4,7 +4,6 @@ declaring one, the --strategy override, and the CLI; through the fake model (fas
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
