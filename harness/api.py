@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.analysis import analyze
@@ -28,9 +28,13 @@ from harness.labeljob import (Expected, Job, LabelSummary, Routing, expected_acc
 from harness.labelstudio import Connection, PushItem, PushResult, model_version, push
 from harness.records import Fixture, PromptVersion, RunResult, RunSpec, TaskSpec
 from harness.report import write_comparison, write_index, write_optimize_report, write_run_report
+from harness.report.matrix import write_matrix_report
+from harness.matrix import Matrix, build as build_matrix, make_cell
 from harness.runner import git_info, run
 from harness.store import accept_baseline, baseline_mismatch, baseline_path, to_stored, write_run
-from harness.stored import Baseline, StoredRun, read_baseline
+from harness.stored import Baseline, StoredRun, list_runs, read_baseline, read_run
+from harness.strategies import Applied, apply_strategy
+from harness.strategy import Strategy, parse_strategy
 from harness.tasks import list_tasks, load_task
 
 
@@ -131,25 +135,95 @@ class Session:
             self._git = git_info(self.settings.root)
         return self._git
 
-    def _run(self, spec: RunSpec, **loaded) -> RunResult:
+    def _run(self, spec: RunSpec, *, strategy: str | None = None, **loaded) -> RunResult:
+        """`strategy`: run this prompting strategy instead of what the version declares (else
+        the settings' --strategy, else the declaration); the spec records which and why."""
         s = self.settings
         if "prompt" not in loaded:  # an unknown version is named before the dataset is read
             loaded["prompt"] = load_version(self.task(spec.task), spec.version)
         loaded.setdefault("fixture", self.fixture(spec.task))
+        applied, spec = self.apply_strategy(spec, loaded["prompt"], strategy)
+        loaded["prompt"] = applied.version
         return run(spec, root=s.root, backend=self.backend(spec.model), cache=self.cache,
                    progress=s.progress, price=price_for(spec.model, s.prices),
-                   task=self.task(spec.task), git=self.git(), **loaded)
+                   task=self.task(spec.task), git=self.git(),
+                   requests=lambda examples: applied.requests(examples, spec.mode, spec.params),
+                   **loaded)
+
+    def strategy_for(self, prompt: PromptVersion,
+                     override: str | None = None) -> tuple[Strategy, str, str]:
+        """(strategy, source, note): `override` (or --strategy) when given, else what the
+        version declares; source is `override`, `declared` or `default`."""
+        declared = parse_strategy(prompt.strategy)
+        name = override if override is not None else self.settings.strategy
+        where = f"declared in {prompt.strategy_from}" if prompt.strategy_from else ""
+        if name is None or str(parse_strategy(name)) == str(declared):
+            return declared, ("declared" if prompt.strategy_from else "default"), where
+        chosen = parse_strategy(name)
+        return chosen, "override", (f"--strategy {chosen} instead of the declared {declared} "
+                                    f"({where})" if where else
+                                    f"--strategy {chosen} (the version declares none: zero-shot)")
+
+    def apply_strategy(self, spec: RunSpec, prompt: PromptVersion,
+                       override: str | None = None) -> tuple[Applied, RunSpec]:
+        strategy, source, note = self.strategy_for(prompt, override)
+        task = self.task(spec.task)
+        if strategy.reasoning and not getattr(self.backend(spec.model), "supports_reasoning",
+                                              False):
+            raise UsageError(f"strategy {strategy}: model {spec.model!r} cannot answer with a "
+                             f"reasoning first (its backend does not support `reasoning` "
+                             f"requests yet); use a few-shot or zero-shot strategy")
+        train = self.fixture(spec.task).select("train")
+        wrong, wrong_note = None, ""
+        if strategy.few_shot and strategy.selection == "errors":
+            wrong, wrong_note = self._wrong_train_examples(spec, prompt, train)
+        applied = apply_strategy(task, prompt, strategy, train=train, seed=spec.params.seed,
+                                 wrong=wrong, wrong_note=wrong_note,
+                                 temperature=self.settings.temperature)
+        note = "; ".join(part for part in (note, applied.note) if part)
+        return applied, replace(spec, strategy=str(strategy), strategy_source=source,
+                                strategy_note=note)
+
+    def _wrong_train_examples(self, spec: RunSpec, prompt: PromptVersion, train) -> tuple:
+        """The train examples `prompt` (zero-shot, same model and mode) got wrong: from its
+        newest stored run that covers train examples, else from a fresh train-split run
+        (through the cache, not written as a report). The note says which."""
+        by_id = {e.id: e for e in train}
+        for directory, info, _ in list_runs(self.report_root):
+            if (info.task, info.version, info.prompt_hash, info.model, info.mode,
+                    info.strategy) != (spec.task, spec.version, prompt.content_hash, spec.model,
+                                       spec.mode, "zero-shot"):
+                continue
+            outcomes = [o for o in read_run(directory).outcomes if o.id in by_id]
+            if outcomes:
+                wrong = [by_id[o.id] for o in outcomes if not o.correct and o.error is None]
+                return wrong, (f"from its last stored run {info.run_id} ({len(outcomes)} train "
+                               f"examples)")
+        fresh = run(RunSpec(task=spec.task, version=spec.version, model=spec.model,
+                            mode=spec.mode, split="train", params=spec.params),
+                    root=self.settings.root, backend=self.backend(spec.model), cache=self.cache,
+                    progress=self.settings.progress, task=self.task(spec.task),
+                    fixture=self.fixture(spec.task), prompt=prompt, git=self.git())
+        wrong = [e for e, p in zip(fresh.examples, fresh.predictions)
+                 if p.error is None and not p.correct]
+        return wrong, (f"from a fresh zero-shot train-split run ({len(fresh.examples)} examples, "
+                       f"{fresh.model_calls} model calls, {fresh.cache_hits} cached; no stored "
+                       f"run of this version covers train examples)")
 
     def evaluate(self, task: str, version: str, *, split: str | None = None,
-                 limit: int | None = None, write: bool = True) -> Evaluation:
+                 limit: int | None = None, write: bool = True, model: str | None = None,
+                 strategy: str | None = None) -> Evaluation:
+        """`strategy` (or the settings' --strategy) replaces what the version declares; the
+        run records it as an override."""
         s = self.settings
         split = split or s.split
         limit = limit if limit is not None else (s.limit if split != "critical" else None)
-        key = (task, version, s.model, s.mode, split, limit)
+        model = model or s.model
+        key = (task, version, model, s.mode, split, limit, strategy)
         if key not in self._evaluations:
-            spec = RunSpec(task=task, version=version, model=s.model, mode=s.mode, split=split,
+            spec = RunSpec(task=task, version=version, model=model, mode=s.mode, split=split,
                            limit=limit)
-            result = self._run(spec)
+            result = self._run(spec, strategy=strategy)
             metrics = metrics_for(result)
             evaluation = Evaluation(
                 result=result, metrics=metrics,
@@ -324,6 +398,39 @@ class Session:
             if len({e.result.spec.version for e in evaluations}) > 1:
                 paths.append(self.compare([e.report_dir for e in evaluations]))
         return paths
+
+    def matrix(self, task: str, *, models: Collection[str], strategies: Collection[str],
+               version: str | None = None, out: Path | None = None,
+               on_cell=lambda evaluation: None) -> tuple[Matrix, Path]:
+        """Every (model x strategy) of one version on the same examples (the settings' split
+        and limit), each an ordinary evaluation (cached, with its own report), then one page
+        comparing them: reports/matrix/<task>-<version>-<time>.html (or `out`)."""
+        import os
+        from datetime import datetime, timezone
+
+        version = version or self.default_version(task)
+        models = list(dict.fromkeys(models or [self.settings.model]))
+        names = list(dict.fromkeys(strategies or ["zero-shot"]))
+        for name in names:  # every name checked before the first model call
+            parse_strategy(name)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = out or self.report_root / "matrix" / f"{task}-{version}-{stamp}.html"
+        cells, examples = [], None
+        for model in models:
+            for name in names:
+                evaluation = self.evaluate(task, version, model=model, strategy=name)
+                on_cell(evaluation)
+                result = evaluation.result
+                examples = examples or result.examples
+                link = (os.path.relpath(evaluation.report_dir / "index.html", path.parent)
+                        if evaluation.report_dir else "")
+                cells.append(make_cell(result, evaluation.metrics, report=Path(link).as_posix(),
+                                       seed=result.spec.params.seed))
+        spec = self.task(task)
+        matrix = build_matrix(task, version, cells, metric=spec.metric, split=self.settings.split,
+                              examples=examples or (), train=self.fixture(task).select("train"),
+                              labels=spec.label_names)
+        return matrix, write_matrix_report(path, matrix)
 
     def optimize(self, config: OptimizeConfig, *, resume: bool = False,
                  explicit: Collection[str] = (), on_event=lambda event: None) -> OptimizeResult:

@@ -58,6 +58,10 @@ class Settings:
     api_key_env: str = "OPENAI_API_KEY"
     max_retries: int = 5
     timeout_s: float = 60.0
+    # A prompting strategy run instead of what each version declares (exploration; reported
+    # as an override), and the sampling temperature of self-consistency:N (harness.strategy).
+    strategy: str | None = None
+    temperature: float | None = None
     # [tool.harness.prices]: {model: (USD per 1M input tokens, per 1M output tokens)}
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -93,7 +97,7 @@ _ENV = {
     "max_retries": "HARNESS_MAX_RETRIES",
     "timeout_s": "HARNESS_TIMEOUT",
 }
-_NUMBERS = {"limit": int, "concurrency": int, "max_retries": int, "timeout_s": float}
+_NUMBERS = {"temperature": float, "limit": int, "concurrency": int, "max_retries": int, "timeout_s": float}
 
 
 def find_root(start: Path | None = None) -> Path:

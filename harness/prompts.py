@@ -28,6 +28,7 @@ from harness.demos import (SIDECAR_SUFFIX, DemoSelector, parse_sidecar, read_sid
                            to_json)
 from harness.errors import HarnessError, TemplateError, UsageError
 from harness.inputs.text import BadInput, decode_utf8, read_limited
+from harness.strategy import declared_in
 from harness.records import (Demonstrations, Example, Message, PromptVersion, RenderedPrompt,
                              TaskSpec)
 from harness.template_limits import (MAX_TEMPLATE_BYTES, BoundedEnvironment, LimitExceeded,
@@ -170,6 +171,23 @@ def version_from_source(task: TaskSpec, name: str, source: str,
     return _version(task, name, chain, demonstrations, blob)
 
 
+def child_version(task: TaskSpec, parent: PromptVersion, name: str, source: str,
+                  demonstrations: Demonstrations | None = None) -> PromptVersion:
+    """An in-memory version `name` whose `source` extends `parent` (e.g. a strategy filling
+    the parent's demonstrations block). A parent read from git keeps rendering from its own
+    sources; one from the prompt folder from disk."""
+    overrides = {**dict(parent.sources or ()), parent.path.name: parent.source,
+                 f"{name}.jinja": source}
+    env = _environment(task.prompt_dir, overrides, disk=parent.sources is None)
+    chain = _chain(env, f"{name}.jinja")
+    blob = json.dumps(to_json(demonstrations), ensure_ascii=False).encode() if demonstrations else None
+    version = _version(task, name, chain, demonstrations, blob)
+    if parent.sources is not None:
+        version = replace(version, sources=tuple(sorted({**dict(parent.sources),
+                                                         parent.path.name: parent.source}.items())))
+    return version
+
+
 def _version(task: TaskSpec, name: str, chain: list[tuple[str, str]],
              demos: Demonstrations | None, demos_blob: bytes | None) -> PromptVersion:
     digest = hashlib.sha256()
@@ -178,9 +196,20 @@ def _version(task: TaskSpec, name: str, chain: list[tuple[str, str]],
     if demos_blob is not None:  # only versions with demonstrations: other hashes stay as they were
         digest.update(b"demonstrations\0" + demos_blob)
     parent = chain[1][0].removesuffix(".jinja") if len(chain) > 1 else None
+    strategy, declared_by = _declared_strategy(task, chain)
     return PromptVersion(task=task.name, name=name, path=task.prompt_dir / f"{name}.jinja",
                          source=chain[0][1], parent=parent, content_hash=digest.hexdigest(),
-                         demonstrations=demos)
+                         demonstrations=demos, strategy=strategy, strategy_from=declared_by)
+
+
+def _declared_strategy(task: TaskSpec, chain: list[tuple[str, str]]) -> tuple[str, str | None]:
+    """The nearest template in the chain with a `{# strategy: NAME #}` line declares it (as
+    the nearest sidecar supplies demonstrations); the source is hashed, so the hash covers it."""
+    for template_name, source in chain:
+        found = declared_in(source, str(task.prompt_dir / template_name))
+        if found is not None:
+            return str(found[0]), template_name
+    return "zero-shot", None
 
 
 def _chain(env: BoundedEnvironment, name: str) -> list[tuple[str, str]]:
@@ -273,6 +302,13 @@ class Renderer:
             for block, func in template.blocks.items():
                 stacks.setdefault(block, []).append(func)
         return stacks
+
+    def variables(self) -> frozenset[str]:
+        """The variables the version's templates read (e.g. whether it shows `demonstrations`)."""
+        found: set[str] = set()
+        for name, source in _chain(self._env, self.version.path.name):
+            found |= meta.find_undeclared_variables(_parse(self._env, source, name))
+        return frozenset(found)
 
     def blocks(self) -> frozenset[str]:
         """The blocks this version renders: its own and the ones it inherits."""

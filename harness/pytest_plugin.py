@@ -87,6 +87,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     dest="harness_strict_baseline",
                     help="fail any drop beyond baseline_tolerance, without the paired test "
                          "(task.yaml `baseline_rule: strict` does this per task)")
+    group.addoption("--harness-strategy", default=None, metavar="NAME", dest="harness_strategy",
+                    help="gate this prompting strategy instead of what each version declares "
+                         "(exploration: the summary marks every run OVERRIDE)")
     group.addoption("--harness-strict", action="store_true", dest="harness_strict",
                     help="treat warnings about the inputs (unknown keys in task.yaml or fixture "
                          "rows, most likely typos) as errors")
@@ -248,6 +251,7 @@ class _HarnessState:
                     "cache": cache, "report_dir": opt("harness_report_dir"),
                     "concurrency": opt("harness_concurrency"),
                     "base_url": opt("harness_base_url"),
+                    "strategy": opt("harness_strategy"),
                     "strict_baseline": opt("harness_strict_baseline") or None})
             except HarnessError as exc:
                 raise pytest.UsageError(str(exc)) from None

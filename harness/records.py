@@ -140,6 +140,10 @@ class PromptVersion:
     # Every template the version may load, (name relative to the prompt folder, source), when it
     # was read from elsewhere than the prompt folder (another git commit); None: from the folder.
     sources: tuple[tuple[str, str], ...] | None = None
+    # The prompting strategy the version declares (`{# strategy: NAME #}` in its template or
+    # the nearest one it extends; harness.strategy) and the template that declares it.
+    strategy: str = "zero-shot"
+    strategy_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +271,12 @@ class RunSpec:
     split: str = "test"
     limit: int | None = None
     params: DecodingParams = DecodingParams()
+    # The prompting strategy run (harness.strategy) and where it came from: `declared` by the
+    # version, `override` (--strategy, exploring), or `default` (zero-shot, nothing declared);
+    # `strategy_note` says more (e.g. which run supplied few-shot:errors demonstrations).
+    strategy: str = "zero-shot"
+    strategy_source: str = "default"
+    strategy_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

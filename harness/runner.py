@@ -24,19 +24,23 @@ from harness.records import (Example, Fixture, LabelRequest, ModelOutput, Predic
                              PromptVersion, RunResult, RunSpec, TaskSpec)
 from harness.tasks import load_task
 
+RequestBuilder = Callable[[tuple[Example, ...]], Sequence[LabelRequest]]
+
 
 def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: bool = True,
         price: Price | None = None, task: TaskSpec | None = None,
         fixture: Fixture | None = None, prompt: PromptVersion | None = None,
         examples: Sequence[Example] | None = None,
         git: Mapping[str, str] | None = None,
-        requests: Sequence[LabelRequest] | None = None) -> RunResult:
+        requests: Sequence[LabelRequest] | RequestBuilder | None = None) -> RunResult:
     """Loaded objects flow down: `task`, `fixture` (e.g. unlabeled items to pre-label for
     review), `prompt` (an in-memory version such as an optimizer candidate or a pull request's
     base) and `examples` (exactly these, e.g. a minibatch) replace what would be read from disk
     for `spec`; `git` replaces asking git again; `requests`: the prompts of `examples`, already
     rendered from `prompt` (the optimizer renders each once, to charge its budget). The cache
-    keys on the rendered messages either way, so an unchanged prompt costs no model calls."""
+    keys on the rendered messages either way, so an unchanged prompt costs no model calls.
+    `requests` may also be a builder called with the examples after `--limit` (a prompting
+    strategy's, harness.strategies): the runner never knows which strategy made them."""
     task = task if task is not None else load_task(root, spec.task)
     version = prompt if prompt is not None else load_version(task, spec.version)
     fixture = fixture or load_fixture(task)
@@ -51,7 +55,11 @@ def run(spec: RunSpec, *, root: Path, backend: Backend, cache: Cache, progress: 
                          f"it supports {', '.join(backend.modes())}")
 
     # Render every prompt before the first model call: template errors surface at once.
-    if requests is None:
+    if callable(requests):
+        requests = list(requests(examples))
+        if len(requests) != len(examples):
+            raise ValueError("a request builder must give one request per example")
+    elif requests is None:
         renderer = Renderer(task, version)
         requests = [LabelRequest(renderer.render(e), task.label_names, spec.mode, spec.params)
                     for e in examples]

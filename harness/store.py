@@ -27,6 +27,9 @@ def spec_block(result: RunResult) -> dict:
         "version": result.spec.version,
         "prompt_hash": result.prompt.content_hash,
         "prompt_parent": result.prompt.parent,
+        "strategy": result.spec.strategy,
+        "strategy_source": result.spec.strategy_source,
+        "strategy_note": result.spec.strategy_note,
         "model": result.spec.model,
         "model_identity": dict(result.model_identity),
         "mode": result.spec.mode,
@@ -157,10 +160,11 @@ def baseline_mismatch(baseline: Baseline, result: RunResult) -> str:
 
     info = baseline.run.info
     now = {"model": result.spec.model, "mode": result.spec.mode, "split": result.spec.split,
-           "limit": result.spec.limit,
+           "limit": result.spec.limit, "strategy": result.spec.strategy,
            "model_sha256": str(result.model_identity.get("sha256", "")),
            "dataset_hash": result.dataset_hash}
     then = {"model": info.model, "mode": info.mode, "split": info.split, "limit": info.limit,
+            "strategy": info.strategy,
             "model_sha256": info.model_sha256, "dataset_hash": info.dataset_hash}
     what = {"model_sha256": "model file sha256", "dataset_hash": "dataset content"}
     differences = [f"{what.get(key, key)} {shown(key, then[key])} vs {shown(key, now[key])}"

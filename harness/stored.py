@@ -52,6 +52,11 @@ class RunInfo:
     errors: int = 0
     without_confidence: int = 0
     cost: Mapping[str, Any] = field(default_factory=dict)
+    # The prompting strategy (harness.strategy) and where it came from (declared / override /
+    # default); runs written before strategies existed read as zero-shot.
+    strategy: str = "zero-shot"
+    strategy_source: str = "default"
+    strategy_note: str = ""
 
     @property
     def model_sha256(self) -> str:

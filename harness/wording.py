@@ -36,6 +36,9 @@ def notes(evaluation: Any) -> list[str]:
 
     name, result = evaluation.name, evaluation.result
     lines = [f"{name}: {collapsed}"] if (collapsed := collapse_note(evaluation.metrics)) else []
+    spec = result.spec
+    if spec.strategy != "zero-shot" or spec.strategy_source == "override":
+        lines.append(f"{name}: {strategy_line(spec)}")
     if result.errors:
         lines.append(f"{name}: {len(result.errors)} of {len(result.predictions)} model calls "
                      f"failed (infrastructure, not wrong answers; metrics cover the answered "
@@ -55,3 +58,12 @@ def calls_failed(evaluation: Any) -> str:
             f"calls failed (infrastructure errors, not wrong answers), so the gate was not "
             f"evaluated. First: {errors[0].error}\nRe-run to retry only the failed calls "
             f"(finished ones are cached).")
+
+
+def strategy_line(spec: Any) -> str:
+    """Which prompting strategy ran and why (declared by the version, or a --strategy
+    override, which the gate must not mistake for what ships)."""
+    source = {"override": "OVERRIDE (exploration, not what the version declares)",
+              "declared": "declared by the version", "default": "default"}
+    text = f"strategy {spec.strategy}, {source.get(spec.strategy_source, spec.strategy_source)}"
+    return f"{text}: {spec.strategy_note}" if spec.strategy_note else text

@@ -86,6 +86,7 @@ class FakeBackend:
     `closed` (calls of `close`)."""
 
     name = "fake"
+    supports_reasoning = True  # reasoning requests: each sample answered by the rule
 
     def __init__(self, rule: Rule, *, fail: Callable[[Call], str | None] | None = None,
                  raise_after: int | None = None,

@@ -16,10 +16,10 @@ from contextlib import nullcontext
 
 from harness import HarnessError
 from harness.errors import format_warning, strict_warnings
-from harness.cli import cache, ci, evaluate, label, ls, optimize, report
+from harness.cli import cache, ci, evaluate, label, ls, matrix, optimize, report
 from harness.cli._common import EXIT_USAGE
 
-COMMANDS = (evaluate, ci, report, optimize, cache, ls, label)
+COMMANDS = (evaluate, matrix, ci, report, optimize, cache, ls, label)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  harness list\n  harness eval subjectivity\n"
                "  harness eval tickets --version v2 --mode generate --split all\n"
                "  harness eval subjectivity --model openai:gpt-4o-mini --concurrency 16\n"
+               "  harness matrix subjectivity --strategy zero-shot --strategy few-shot:knn:4\n"
                "  harness report compare RUN_A RUN_B\n"
                "  harness optimize subjectivity --from v2 --iterations 3\n"
                "  harness cache stats\n"

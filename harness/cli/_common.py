@@ -58,3 +58,20 @@ def run_overrides(args: argparse.Namespace) -> dict:
         "max_retries", "timeout_s")}
     return {**overrides, "cache": cache, "progress": False if get("no_progress") else None,
             "strict_baseline": True if get("strict_baseline") else None}
+
+
+def add_strategy_options(parser: argparse.ArgumentParser, *, repeatable: bool) -> None:
+    """--strategy (one, overriding what versions declare; or repeatable, for comparisons) and
+    --temperature for self-consistency."""
+    names = ("zero-shot, few-shot:random:K, few-shot:errors:K, few-shot:knn:K, cot, "
+             "self-consistency:N")
+    if repeatable:
+        parser.add_argument("--strategy", action="append", dest="strategies", metavar="NAME",
+                            help=f"prompting strategy, repeatable: {names} (default: what "
+                                 f"the version declares)")
+    else:
+        parser.add_argument("--strategy", default=None, metavar="NAME",
+                            help=f"run this prompting strategy instead of what each version "
+                                 f"declares (exploration; reported as an override): {names}")
+    parser.add_argument("--temperature", type=float, default=None, metavar="T",
+                        help="sampling temperature of self-consistency:N (default 0.7)")

@@ -7,7 +7,8 @@ import sys
 
 import harness
 from harness import wording
-from harness.cli._common import EXIT_ERRORS, EXIT_GATE, EXIT_USAGE, add_run_options, run_overrides
+from harness.cli._common import (EXIT_ERRORS, EXIT_GATE, EXIT_USAGE, add_run_options,
+                                 add_strategy_options, run_overrides)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--version", action="append", dest="versions", metavar="VN",
                     help="prompt version(s) to run, repeatable (default: every version on disk)")
     add_run_options(ev)
+    add_strategy_options(ev, repeatable=False)
     ev.add_argument("--check", action="store_true",
                     help="exit 1 when a version misses a task.yaml threshold")
     ev.add_argument("--strict-baseline", action="store_true",
@@ -44,7 +46,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    settings = harness.load_settings(overrides=run_overrides(args))
+    settings = harness.load_settings(overrides={**run_overrides(args),
+                                                "strategy": args.strategy,
+                                                "temperature": args.temperature})
     session = harness.Session(settings)
     versions = args.versions or session.versions(args.task)
     if not versions:
@@ -72,7 +76,8 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"comparison of the versions -> {path}", file=sys.stderr)
     finally:
         session.close()
-    print(f"model={settings.model} mode={settings.mode} split={settings.split}")
+    print(f"model={settings.model} mode={settings.mode} split={settings.split}"
+          + (f" strategy={settings.strategy} (override)" if settings.strategy else ""))
     print(harness.metrics_table(rows))
     print(f"all runs: {session.report_root / 'index.html'}")
     for note in notes:

@@ -34,6 +34,9 @@ class Backend(Protocol):
     # Optional: `environment() -> Mapping[str, str]`, what besides identity() can change an
     # answer's last digits (library versions, CPU features, threads). Recorded with every stored
     # run so a flipped example can be told from rounding noise; not part of cache keys.
+    # Optional: `supports_reasoning = True` when complete() answers LabelRequest.reasoning
+    # (chain of thought, self-consistency; harness.reasoning). Without it the cot and
+    # self-consistency strategies are refused with a usage error before any call.
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,7 @@ def _plain_cpu_buffers() -> Iterator[None]:
 
 class LocalBackend:
     name = "local"
+    supports_reasoning = True  # LabelRequest.reasoning: llama_reasoning.py
 
     def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int | None = None,
                  streams: int = DEFAULT_STREAMS) -> None:

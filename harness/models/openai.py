@@ -79,6 +79,7 @@ class _Fatal(Exception):
 
 class OpenAIBackend:
     name = "openai"
+    supports_reasoning = True  # LabelRequest.reasoning: two calls per sample (_reasoned)
 
     def __init__(self, model: str, options: BackendOptions = BackendOptions(), *,
                  retry: RetryPolicy | None = None, environ: Mapping[str, str] | None = None) -> None:

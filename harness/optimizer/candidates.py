@@ -1,5 +1,6 @@
 """A candidate as a prompt version: a child template of the start version that overrides only
-the `instructions` block (literal text) and the `demonstrations` block (a loop over data).
+the `instructions` block (literal text) and the `demonstrations` block (a loop over data, the
+same block the few-shot strategies fill: harness.strategies.fewshot).
 
 Candidates are rendered in memory under the name of the version they would become, so the
 version written at the end renders byte-identically to what was scored (and hits the cache).
@@ -15,25 +16,9 @@ from harness.fsutil import atomic_write_text
 from harness.optimizer.records import Candidate, DemoChoice
 from harness.prompts import load_version, version_from_source
 from harness.records import Demonstrations, Example, PromptVersion, TaskSpec
+from harness.strategies import demonstrations_block, knn_demonstrations
 
 TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#", "#}")
-
-
-def demonstrations_block(task: TaskSpec) -> str:
-    """The loop that shows demonstrations; field names come from task.yaml (identifiers), the
-    values only ever arrive as the `demonstrations` variable."""
-    fields = "".join(f"{name.capitalize()}: {{{{ demo.inputs.{name} }}}}\n"
-                     for name in task.input_fields)
-    return ("{% block demonstrations %}\n"
-            "{% if demonstrations %}\n\n"
-            "Examples:\n"
-            "{% for demo in demonstrations %}\n"
-            f"{fields}"
-            "Answer: {{ demo.label }}\n"
-            "{% if not loop.last %}\n\n{% endif %}\n"
-            "{% endfor %}\n\n"
-            "{% endif %}\n"
-            "{% endblock %}\n")
 
 
 def template_source(task: TaskSpec, start: str, candidate: Candidate, header: str = "") -> str:
@@ -55,7 +40,7 @@ def materialize(choice: DemoChoice | None, train: Sequence[Example]) -> Demonstr
     if choice is None:
         return None
     if choice.kind == "knn":
-        return Demonstrations("knn", tuple(train), choice.k)
+        return knn_demonstrations(train, choice.k)
     by_id = {e.id: e for e in train}
     return Demonstrations("fixed", tuple(by_id[i] for i in choice.ids))
 

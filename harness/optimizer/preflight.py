@@ -9,6 +9,7 @@ from harness.errors import TemplateError, UsageError
 from harness.optimizer.records import PROPOSERS, OptimizeConfig
 from harness.prompts import Renderer
 from harness.records import PromptVersion, TaskSpec
+from harness.strategies import check_demonstration_place
 
 # The block each proposer edits; the start version must have it.
 EDITS = {"teacher": "instructions", "exemplars": "demonstrations", "knn": "demonstrations"}
@@ -55,3 +56,6 @@ def check_blocks(task: TaskSpec, start: PromptVersion, proposers: Collection[str
             f"{{% block instructions %}}...{{% endblock %}} and put an empty "
             f"{{% block demonstrations %}}{{% endblock %}} where examples should go (README: "
             f"Optimizing a prompt), or choose other --proposer")
+    # The place the few-shot strategies fill, checked by the one shared check.
+    for proposer in sorted(set(proposers) - {"teacher"}):
+        check_demonstration_place(task, start, f"the optimizer's {proposer} proposer")

@@ -3,8 +3,9 @@ behind one signature, `propose(context) -> Proposal | Rejection | None` (None: n
 offer).
 
 - teacher: a teacher model rewrites the instruction (harness.optimizer.teacher).
-- exemplars: sampled training errors, with their correct labels, as fixed demonstrations.
-- knn: for each input, the k most similar training examples as demonstrations.
+- exemplars: sampled training errors, with their correct labels, as fixed demonstrations
+  (chosen as the few-shot:errors strategy chooses: harness.strategies).
+- knn: for each input, the k most similar training examples as demonstrations (few-shot:knn).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Protocol
 from harness.optimizer.records import Candidate, DemoChoice, Rejection, Score
 from harness.optimizer.teacher import clean_instruction, meta_prompt
 from harness.records import Example, LabelRequest, ModelOutput, Prediction, TaskSpec
+from harness.strategies import errors_demonstrations
 
 KNN_KS = (4, 2, 6, 8)
 
@@ -79,8 +81,12 @@ class Exemplars:
         if incumbent.demos is not None and incumbent.demos.kind == "knn":
             return None  # per-input demonstrations already; fixed ones would compete for context
         have = list(incumbent.demos.ids) if incumbent.demos else []
-        fresh = [(e, p) for e, p in context.errors
-                 if e.id not in have][: max(2, min(4, len(context.task.labels)))]
+        predicted = {e.id: p for e, p in context.errors}
+        # The same choice as the few-shot:errors strategy: stratified by true label, seeded.
+        wrong = [e for e, _ in context.errors if e.id not in have]
+        chosen = errors_demonstrations(wrong, max(2, min(4, len(context.task.labels))),
+                                       context.iteration).examples
+        fresh = [(e, predicted[e.id]) for e in chosen]
         if not fresh:
             return None
         ids = tuple((have + [e.id for e, _ in fresh])[-self.max_demos:])

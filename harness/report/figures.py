@@ -111,3 +111,30 @@ def trend_figure(task: str, metric: str,
                   title="version")
         fig.autofmt_xdate()
         return _data_uri(fig)
+
+
+def pareto_figure(points: Sequence[tuple[str, float, float, float, float, bool]], *,
+                  x_label: str, y_label: str, reference: float | None,
+                  reference_label: str) -> str:
+    """Quality vs cost: one point per (label, cost, metric, low, high, on the front), the
+    interval as an error bar, the Pareto front joined by a line, a horizontal reference line."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for name, x, y, low, high, front in points:
+            ax.errorbar([x], [y], yerr=[[max(0.0, y - low)], [max(0.0, high - y)]], fmt="o",
+                        color="#cf222e" if front else "#57606a", ecolor="#d0d7de",
+                        capsize=3, markersize=6 if front else 4)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        front = sorted((x, y) for _, x, y, _, _, on in points if on)
+        if len(front) > 1:
+            ax.plot(*zip(*front), color="#cf222e", linewidth=1, label="Pareto front")
+        elif front:
+            ax.plot(*zip(*front), "o", color="#cf222e", label="Pareto front")
+        if reference is not None:
+            ax.axhline(reference, color="#0969da", linestyle="--", linewidth=1,
+                       label=reference_label)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.set_ylim(0, 1.02)
+        ax.legend(loc="lower right", fontsize=7)
+        return _data_uri(fig)

@@ -69,6 +69,8 @@ def _write_index_once(report_root: Path) -> Path:
             setting = (spec.mode, spec.split)
             line = spec.version if setting == usual[spec.task] else \
                 f"{spec.version} ({setting[0]}, {setting[1]})"
+            if spec.strategy != "zero-shot":  # another strategy is another line, not a jump
+                line += f" [{spec.strategy}]"
             task["series"].setdefault(line, []).append((when, run.value))
     plots = {task: figures.trend_figure(task, t["metric"], t["series"])
              for task, t in sorted(trends.items())}
