@@ -1,0 +1,137 @@
+"""kill -9 during `harness optimize`, then `harness optimize TASK --resume` (issue 13, item 6):
+nothing corrupt, no finished call asked again, and the resumed run ends exactly where an
+uninterrupted run with the same seed ends.
+
+The process really is killed (SIGKILL, at whatever line it is on); the model is the fake of
+tests/test_optimizer_loop.py (a test double, tests/fake_backend.py) installed in a small driver
+script, so the kill can land at many points of a run that takes seconds. Each call the fake is
+asked is appended to a log file before it is answered: the logs count the calls each process made.
+The Ctrl-C and in-process variants are in tests/test_optimizer_loop.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cache import Cache
+from tests.test_optimizer_loop import project
+
+REPO = Path(__file__).resolve().parents[1]
+
+DRIVER = """\
+import sys
+sys.path.insert(0, {repo!r})
+from harness import Session
+from harness.cli import main
+from tests.test_optimizer_loop import Fake, demos_fix
+
+LOG = sys.argv[1]
+
+
+class Logged(Fake):
+    def _fail_call(self, call):
+        with open(LOG, "a", encoding="utf-8") as log:
+            log.write(call.example_id + "\\n")
+        return super()._fail_call(call)
+
+
+fake = Logged(demos_fix, ["Objective Subjective Objective Subjective."])
+fake.latency_s = 0.01
+Session.backend = lambda self, model=None: fake
+sys.exit(main(sys.argv[2:]))
+"""
+
+START = ["optimize", "demo", "--from", "v1", "--iterations", "2", "--patience", "2",
+         "--minibatch", "10", "--no-progress"]
+RESUME = ["optimize", "demo", "--resume", "--no-progress"]
+
+
+def _command(root: Path, log: Path, args: list[str]) -> list[str]:
+    driver = root / "driver.py"
+    driver.write_text(DRIVER.format(repo=str(REPO)), encoding="utf-8")
+    return [sys.executable, str(driver), str(log), *args]
+
+
+def _env() -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")},
+            "PYTHONUNBUFFERED": "1"}
+
+
+def _run(root: Path, log: Path, args: list[str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(_command(root, log, args), cwd=root, env=_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _calls(log: Path) -> int:
+    return len(log.read_text(encoding="utf-8").splitlines()) if log.exists() else 0
+
+
+def _written(root: Path) -> dict[str, str]:
+    """The new version's files, without the header's run id and report path (start times)."""
+    return {p.name: "\n".join(line for line in p.read_text(encoding="utf-8").splitlines()
+                              if not line.strip().startswith(("run id:", "report:")))
+            for p in sorted((root / "prompts" / "demo").glob("v2*"))}
+
+
+def _summary(stdout: str) -> list[str]:
+    """The result table and verdicts, without the run folder's name and the duration."""
+    return [re.sub(r"[\d.]+ (s|min) in all", "... in all", line)
+            for line in stdout.splitlines() if "reports/" not in line]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[int, dict[str, str], list[str]]:
+    root = project(tmp_path_factory.mktemp("reference"))
+    log = root / "calls.log"
+    done = _run(root, log, START)
+    written = _written(root)
+    assert "v2.jinja" in written  # the fake's rule makes the demonstrations a real gain
+    return _calls(log), written, _summary(done.stdout)
+
+
+@pytest.mark.parametrize("share", [0.15, 0.5, 0.85])
+def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_path, reference):
+    reference_calls, reference_written, reference_summary = reference
+    root = project(tmp_path)
+    killed_log, resumed_log = root / "killed.log", root / "resumed.log"
+    process = subprocess.Popen(_command(root, killed_log, START), cwd=root, env=_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while _calls(killed_log) < share * reference_calls:
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "the optimizer made too few calls within 120 s"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    killed_calls = _calls(killed_log)
+    assert killed_calls < reference_calls, "the kill came after the run ended"
+
+    # Nothing corrupt: every cache entry whole, the checkpoint and log readable.
+    assert Cache(root / ".harness-cache").stats()["corrupt"] == 0
+    (run_dir,) = [p for p in (root / "reports").iterdir() if p.is_dir()]
+    checkpoint = json.loads((run_dir / "checkpoint.json").read_text(encoding="utf-8"))
+    assert checkpoint["status"] == "running"
+    assert _written(root) == {}  # no new version from a run that did not finish
+
+    done = _run(root, resumed_log, RESUME)
+    # No finished call asked again: at most the one in flight at the kill (asked, not cached).
+    assert reference_calls <= killed_calls + _calls(resumed_log) <= reference_calls + 1
+    written = _written(root)
+    assert written.keys() == reference_written.keys()
+    for name, text in written.items():  # line by line, so a failure shows the line that differs
+        assert text.splitlines() == reference_written[name].splitlines(), name
+    assert _summary(done.stdout) == reference_summary
+    assert json.loads((run_dir / "checkpoint.json").read_text(encoding="utf-8"))["status"] \
+        == "done"
