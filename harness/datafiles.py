@@ -21,7 +21,7 @@ import csv
 import json
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -267,27 +267,31 @@ def spreadsheet_safe(text: str) -> str:
 class TableWriter:
     """Writes rows (dicts over `columns`) chunk by chunk into `path` in the format of its
     extension. `types` (column -> pyarrow type) fixes Parquet column types; other columns are
-    written as text (non-text values as JSON) so every chunk has the same schema."""
+    written as text (non-text values as JSON) so every chunk has the same schema.
+    CSV/TSV text cells that a spreadsheet would run as a formula get a leading apostrophe
+    (`spreadsheet_safe`) unless `verbatim` (a dataset file written back: its text is the data)."""
 
     def __init__(self, path: Path, columns: Sequence[str], *, fmt: str | None = None,
-                 types: Mapping[str, Any] | None = None) -> None:
+                 types: Mapping[str, Any] | None = None, verbatim: bool = False) -> None:
         self.path = path
         self.columns = list(columns)
         self.fmt = fmt or format_of(path)
         self.types = dict(types or {})
+        self._safe = (lambda text: text) if verbatim else spreadsheet_safe
         self.rows = 0
         self._parquet = None
         self._handle = None
         if self.fmt in ("csv", "tsv"):
             self._handle = path.open("w", encoding="utf-8", newline="")
             self._csv = csv.writer(self._handle, **_dialect(self.fmt), lineterminator="\n")
-            self._csv.writerow([spreadsheet_safe(c) for c in self.columns])
+            self._csv.writerow([self._safe(c) for c in self.columns])
         elif self.fmt == "jsonl":
             self._handle = path.open("w", encoding="utf-8", newline="\n")
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if self.fmt in ("csv", "tsv"):
-            self._csv.writerows([[_cell(row.get(c)) for c in self.columns] for row in rows])
+            self._csv.writerows([[_cell(row.get(c), self._safe) for c in self.columns]
+                                 for row in rows])
         elif self.fmt == "jsonl":
             self._handle.write("".join(
                 json.dumps({c: _json_value(row.get(c)) for c in self.columns},
@@ -328,16 +332,16 @@ class TableWriter:
         self.close()
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, safe: Callable[[str], str] = spreadsheet_safe) -> str:
     if missing(value):
         return ""
     if isinstance(value, str):
-        return spreadsheet_safe(value)
+        return safe(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, float) else str(value)
-    return spreadsheet_safe(json.dumps(value, ensure_ascii=False, default=str))
+    return safe(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _json_value(value: Any) -> Any:

@@ -10,6 +10,7 @@ call, so a user fixes the file in one pass.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -92,7 +93,7 @@ def load_fixture(task: TaskSpec, path: Path | None = None, *, fmt: str | None = 
         examples.append(example)
 
     notes = [(line, f"unknown key {shorten(key)}{did_you_mean(key, sorted(known))} (in {count} "
-                    f"row(s); ignored; keys starting with '_' and 'meta' are free-form)")
+                    f"row(s); ignored; the key 'meta' and keys starting with '_' are free-form)")
              for key, (line, count) in unknown.items()]
     if problems:
         # An unknown key often explains an error ('labl' -> missing 'label'): show both.
@@ -208,6 +209,28 @@ def assign_splits(examples: tuple[Example, ...], spec: SplitSpec) -> tuple[Examp
 
 def _rank(seed: int, case_id: str) -> str:
     return hashlib.sha256(f"{seed}:{case_id}".encode()).hexdigest()
+
+
+def read_fixture_rows(path: Path) -> list[dict]:
+    """Plain rows of a fixture file in any dataset format (for tools that write fixtures back:
+    `harness ls pull`); errors name file:line (JSONL) or file:row (CSV/TSV/Parquet). A table's
+    `provenance` cell holds JSON text (what write-back stores there) and is decoded."""
+    if format_of(path) == "jsonl":
+        return read_jsonl_rows(path)
+    rows = []
+    for number, row, problem in _table_rows(path):
+        if row is None:
+            raise DatasetError(str(problem), path=path, row=number)
+        provenance = row.get("provenance")
+        if isinstance(provenance, str):
+            try:
+                row["provenance"] = json.loads(provenance)
+            except ValueError:
+                raise DatasetError("'provenance' is not JSON text (the column holds what "
+                                   "`harness ls pull` wrote there)", path=path,
+                                   row=number) from None
+        rows.append(row)
+    return rows
 
 
 def read_jsonl_rows(path: Path) -> list[dict]:

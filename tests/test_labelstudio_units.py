@@ -339,3 +339,53 @@ def test_imported_fixture_flows_into_pytest_evals(pytester: pytest.Pytester):
                                 "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*subjectivity/v2 * 13 *"])
+
+
+@pytest.mark.parametrize("suffix", ["csv", "tsv", "parquet"])
+def test_import_writes_back_into_a_table_dataset_keeping_its_columns(tmp_path, monkeypatch,
+                                                                     capsys, recwarn, suffix):
+    """`dataset:` may be CSV/TSV/Parquet (issue 15): a pull merges into it in its own format,
+    rows keep their place and their other columns (a Parquet column keeps its type), text is
+    written back verbatim (no spreadsheet apostrophe: the file is the data), provenance is JSON
+    text, and a second pull finds it up to date."""
+    import pandas as pd
+
+    from harness.datasets import load_fixture, read_fixture_rows
+
+    root = make_project(tmp_path, task_yaml=DEFAULT_TASK_YAML_WITH(f"datasets/demo.{suffix}"))
+    monkeypatch.chdir(root)
+    rows = default_rows()
+    rows[1]["text"] = '=1+1, "quoted"\nand a second line'  # s1: formula-like, comma, newline
+    frame = pd.DataFrame([{**r, "critical": r["id"] == "o2", "_count": n, "source": "shop"}
+                          for n, r in enumerate(rows)])
+    target = root / "datasets" / f"demo.{suffix}"
+    if suffix == "parquet":
+        frame.to_parquet(target, index=False)
+    else:
+        frame.to_csv(target, index=False, sep="," if suffix == "csv" else "\t")
+    export = _export(root)
+
+    assert main(["ls", "import", str(export), "--write"]) == 0
+    out = capsys.readouterr().out
+    assert "changed o1: Objective -> Subjective" in out and "1 added" in out
+    written = read_fixture_rows(target)
+    by_id = {str(r["id"]): r for r in written}
+    assert [str(r["id"]) for r in written] == [r["id"] for r in rows] + ["n4"]  # places kept
+    assert by_id["o1"]["label"] == "Subjective"
+    assert by_id["o1"]["provenance"]["status"] == MAJORITY  # JSON text, decoded
+    assert by_id["s1"]["text"] == rows[1]["text"] and by_id["s1"]["label"] == "Subjective"
+    assert by_id["o2"]["critical"] is True and "critical" not in by_id["n4"]
+    assert str(by_id["o3"]["_count"]) == "4" and by_id["o3"]["source"] == "shop"  # kept
+    unknown = [str(w.message) for w in recwarn if "unknown key 'source'" in str(w.message)]
+    assert unknown and all(m.startswith(f"{target}:row 1") for m in unknown)  # not the temp
+    assert len(load_fixture(load_task(root, TASK)).examples) == len(rows) + 1
+    if suffix == "parquet":
+        import pyarrow.parquet as pq
+        assert str(pq.read_schema(target).field("_count").type) == "int64"  # type kept
+    assert main(["ls", "import", str(export), "--write"]) == 0
+    assert "is up to date" in capsys.readouterr().out
+
+
+def DEFAULT_TASK_YAML_WITH(dataset: str) -> str:
+    from tests.helpers import DEFAULT_TASK_YAML
+    return DEFAULT_TASK_YAML.replace("datasets/demo.jsonl", dataset)

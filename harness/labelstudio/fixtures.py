@@ -14,12 +14,14 @@ import json
 import os
 import stat
 import tempfile
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.datasets import load_fixture, read_jsonl_rows
-from harness.errors import DatasetError, UsageError
+from harness.datafiles import TableWriter, format_of, parquet_types
+from harness.datasets import load_fixture, read_fixture_rows
+from harness.errors import DatasetError, HarnessWarning, UsageError, warn
 from harness.records import TaskSpec
 
 
@@ -133,7 +135,7 @@ def read_with_state(path: Path) -> tuple[list[dict] | None, FileState]:
     """The rows of a fixture file (None when there is none) and its state when read; a file
     that changes while it is read is an error."""
     state = file_state(path)
-    rows = read_jsonl_rows(path) if state.exists else None
+    rows = read_fixture_rows(path) if state.exists else None
     if file_state(path) != state:
         raise UsageError(f"{path} changed while it was being read; nothing written, run the "
                          f"pull again")
@@ -141,25 +143,39 @@ def read_with_state(path: Path) -> tuple[list[dict] | None, FileState]:
 
 
 def read_existing(path: Path) -> list[dict] | None:
-    return read_jsonl_rows(path) if path.exists() else None
+    return read_fixture_rows(path) if path.exists() else None
 
 
 def write_fixture(path: Path, rows: Sequence[Mapping], task: TaskSpec, *,
                   expected: FileState | None = None) -> None:
-    """Validate the rows as a fixture of `task` (file:line errors), then atomically replace.
+    """Validate the rows as a fixture of `task` (file:line / file:row errors), then atomically
+    replace. The format is the file's (by its extension: JSONL, CSV, TSV, Parquet); in a table
+    the columns are the rows' keys in order of first appearance, `provenance` is JSON text, and
+    a Parquet file's existing column types are kept where the merged values still fit them.
     With `expected` (the state when it was read), a file that changed since is not replaced."""
+    fmt = format_of(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The temp file keeps the extension: the table readers go by it.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                               suffix=f".tmp{path.suffix}")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        try:
-            load_fixture(task, Path(tmp), fmt="jsonl")
-        except DatasetError as exc:  # name the file the user asked for, not our temporary one
+        if fmt == "jsonl":
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            os.close(fd)
+            _write_table(Path(tmp), fmt, rows, path)
+        try:  # errors and warnings name the file the user asked for, not our temporary one
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", HarnessWarning)
+                load_fixture(task, Path(tmp), fmt=fmt)
+        except DatasetError as exc:
             raise DatasetError(f"not written, the rows are not a valid fixture of task "
                                f"{task.name!r}: {str(exc).replace(tmp, str(path))}",
                                path=path) from None
+        for caught_warning in caught:
+            warn(str(caught_warning.message).replace(tmp, str(path)))
         os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; keep the file's own mode
         if expected is not None and file_state(path) != expected:
             what = "was created" if not expected.exists else (
@@ -171,6 +187,22 @@ def write_fixture(path: Path, rows: Sequence[Mapping], task: TaskSpec, *,
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _write_table(tmp: Path, fmt: str, rows: Sequence[Mapping], original: Path) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    types = {}
+    if fmt == "parquet" and original.exists():
+        import pyarrow as pa
+
+        for column, kind in parquet_types(original).items():
+            try:  # keep the column's type when every merged value still fits it
+                pa.array([row.get(column) for row in rows], type=kind)
+                types[column] = kind
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+                pass  # new values of another kind (a text id in an int column): written as text
+    with TableWriter(tmp, columns, fmt=fmt, types=types, verbatim=True) as writer:
+        writer.write(rows)
 
 
 def _mode_for(path: Path) -> int:
