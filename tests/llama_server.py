@@ -40,7 +40,8 @@ class LlamaServer:
                 [sys.executable, "-m", "harness.models.llama_server",
                  "--model", str(default_model_path()), "--host", "127.0.0.1",
                  "--port", str(self.port), "--n_ctx", "2048",
-                 *(["--n_threads", str(self.n_threads)] if self.n_threads else [])],
+                 *(["--n_threads", str(self.n_threads), "--n_threads_batch", str(self.n_threads)]
+                   if self.n_threads else [])],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -93,6 +93,22 @@ def test_a_prompt_longer_than_the_context_is_an_error_not_a_crash():
     assert output.error and "context" in output.error
 
 
+def test_every_llama_context_uses_the_configured_threads_for_prompt_decodes_too(monkeypatch):
+    """llama-cpp-python defaults n_threads_batch to the machine's CPU count: HARNESS_THREADS=1
+    (and each `pytest -n N` worker's share) must bind the prompt decodes as well, or N workers
+    spin N x cores threads (measured: -n 2 on 2 cores, 6x slower than serial)."""
+    monkeypatch.setenv("HARNESS_THREADS", "1")
+    backend = LocalBackend(default_model_path())
+    try:
+        backend.complete_one(request("The lid is blue."))
+        params = backend.llm.context_params
+        # The score streams' and reasoning samplers' contexts copy these params
+        # (llama_streams.py).
+        assert (params.n_threads, params.n_threads_batch) == (1, 1)
+    finally:
+        backend.close()
+
+
 @pytest.mark.parametrize("mode", ["score", "generate", "constrained"])
 def test_runner_with_cache_makes_zero_calls_on_rerun(demo_project, local_backend, mode):
     cache = Cache(demo_project / ".harness-cache", "record")

@@ -228,8 +228,12 @@ class LocalBackend:
                 raise BackendError("llama-cpp-python is not installed: pip install "
                                    "llama-cpp-python") from exc
             with _quiet(), _plain_cpu_buffers():
+                # n_threads_batch too: llama-cpp-python defaults it to the machine's CPU
+                # count, so prompt decodes ignored HARNESS_THREADS and the per-worker split of
+                # `pytest -n N` (measured: -n 2 on 2 cores ran 6x slower than serial).
                 self._llm = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx,
-                                  n_threads=self.n_threads, n_batch=self.n_ctx, n_ubatch=512,
+                                  n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                                  n_batch=self.n_ctx, n_ubatch=512,
                                   logits_all=False,
                                   verbose=False)
             from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -396,7 +400,7 @@ class LocalBackend:
                 warnings.simplefilter("ignore")
                 self._guidance = guidance.models.LlamaCpp(
                     str(self.model_path), echo=False, n_ctx=self.n_ctx,
-                    n_threads=self.n_threads, verbose=False)
+                    n_threads=self.n_threads, n_threads_batch=self.n_threads, verbose=False)
         lm = self._guidance
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
