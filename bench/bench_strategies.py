@@ -40,9 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LIAR = next((p for p in (ROOT.parent / "shared" / "data" / "liar",
                          ROOT.parent.parent / "shared" / "data" / "liar") if p.is_dir()),
             ROOT.parent / "shared" / "data" / "liar")
-DEFAULT_STRATEGIES = ["zero-shot", "few-shot:random:4", "few-shot:errors:4", "few-shot:knn:4"]
-# Once the reasoning branch has landed: add "cot" and "self-consistency:5" here.
 REASONING_STRATEGIES = ["cot", "self-consistency:5"]
+DEFAULT_STRATEGIES = ["zero-shot", "few-shot:random:4", "few-shot:errors:4", "few-shot:knn:4",
+                      *REASONING_STRATEGIES]
 
 LIAR_TASK = """description: Is a PolitiFact statement a lie?
 dataset: datasets/liar.jsonl

@@ -51,3 +51,44 @@ def test_few_shot_strategy_on_the_real_model(root, strategy, local_backend, monk
     assert [p.distribution for p in again.predictions] == [p.distribution for p in
                                                            result.predictions]
     assert again.prompt.content_hash == result.prompt.content_hash
+
+
+def declare(root, version, name):
+    path = root / "prompts" / "subjectivity" / f"{version}.jinja"
+    path.write_text(f"{{# strategy: {name} #}}\n" + path.read_text(encoding="utf-8"),
+                    encoding="utf-8")
+
+
+def test_cot_and_a_declared_self_consistency_on_the_real_model(tmp_path, local_backend):
+    """The reasoning strategies through the strategy framework (what `harness eval --strategy`
+    and the gate run), on the real model: cot as an override keeps a label distribution after
+    one reasoning; a version declaring self-consistency:3 runs it as declared, votes three
+    reasonings (the shares are the distribution), and replays from the cache."""
+    root = copy_task(tmp_path / "project", rows=24)
+    first = session(root, limit=3)
+    first._backends["local"] = local_backend
+    cot = first.evaluate("subjectivity", "v2", strategy="cot").result
+    assert (cot.spec.strategy, cot.spec.strategy_source) == ("cot", "override")
+    for p in cot.predictions:
+        assert p.error is None and len(p.samples) == 1 and p.samples[0].reasoning.strip()
+        assert math.isclose(sum(p.distribution.values()), 1.0, abs_tol=1e-6)
+        assert p.predicted == max(p.distribution, key=p.distribution.get)
+
+    declare(root, "v2", "self-consistency:3")
+    declared = session(root, limit=3)
+    declared._backends["local"] = local_backend
+    sc = declared.evaluate("subjectivity", "v2").result
+    assert (sc.spec.strategy, sc.spec.strategy_source) == ("self-consistency:3", "declared")
+    for p in sc.predictions:
+        assert p.error is None and len(p.samples) == 3
+        assert all(s.reasoning.strip() for s in p.samples)
+        votes = [s.answer for s in p.samples]
+        assert p.distribution == {label: votes.count(label) / 3
+                                  for label in ("Objective", "Subjective")}
+        assert p.confidence == max(p.distribution.values())
+
+    replay = session(root, limit=3, cache="replay")
+    replay._backends["local"] = local_backend
+    again = replay.evaluate("subjectivity", "v2").result
+    assert again.model_calls == 0 and again.cache_hits == 3
+    assert [p.samples for p in again.predictions] == [p.samples for p in sc.predictions]
