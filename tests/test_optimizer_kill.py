@@ -45,7 +45,7 @@ class Logged(Fake):
 
 
 fake = Logged(demos_fix, ["Objective Subjective Objective Subjective."])
-fake.latency_s = 0.01
+fake.latency_s = 0.004
 Session.backend = lambda self, model=None: fake
 sys.exit(main(sys.argv[2:]))
 """
@@ -100,7 +100,7 @@ def reference(tmp_path_factory) -> tuple[int, dict[str, str], list[str]]:
     return _calls(log), written, _summary(done.stdout)
 
 
-@pytest.mark.parametrize("share", [0.15, 0.5, 0.85])
+@pytest.mark.parametrize("share", [0.2, 0.7])
 def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_path, reference):
     reference_calls, reference_written, reference_summary = reference
     root = project(tmp_path)
@@ -127,11 +127,18 @@ def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_
 
     done = _run(root, resumed_log, RESUME)
     # No finished call asked again: at most the one in flight at the kill (asked, not cached).
-    assert reference_calls <= killed_calls + _calls(resumed_log) <= reference_calls + 1
+    repeated = killed_calls + _calls(resumed_log) - reference_calls
+    assert repeated in (0, 1)
     written = _written(root)
     assert written.keys() == reference_written.keys()
     for name, text in written.items():  # line by line, so a failure shows the line that differs
         assert text.splitlines() == reference_written[name].splitlines(), name
-    assert _summary(done.stdout) == reference_summary
+    # The tally counts every answered call: the one lost at the kill too when its answer had
+    # been journaled (kill between journal and cache), not when the kill came before it.
+    summary = _summary(done.stdout)
+    tallied = [int(n) for n in re.findall(r"(\d+) model calls made", "\n".join(summary))]
+    assert len(tallied) == 1 and reference_calls <= tallied[0] <= reference_calls + repeated
+    assert [line.replace(f"{tallied[0]} model calls made", f"{reference_calls} model calls made")
+            for line in summary] == reference_summary
     assert json.loads((run_dir / "checkpoint.json").read_text(encoding="utf-8"))["status"] \
         == "done"
