@@ -19,7 +19,7 @@ from harness.labelstudio.agreement import GROUND_TRUTH, MAJORITY, SINGLE, TIE, U
 from harness.labelstudio.annotations import ReviewedTask, Vote
 from harness.labelstudio.push import PushItem, prediction_for, read_unlabeled
 from harness.tasks import load_task
-from tests.helpers import TASK, default_rows, make_project
+from tests.helpers import DEFAULT_TASK_YAML, TASK, default_rows, make_project
 
 TICKETS_YAML = """\
 description: Route a <ticket> & more
@@ -352,7 +352,8 @@ def test_import_writes_back_into_a_table_dataset_keeping_its_columns(tmp_path, m
 
     from harness.datasets import load_fixture, read_fixture_rows
 
-    root = make_project(tmp_path, task_yaml=DEFAULT_TASK_YAML_WITH(f"datasets/demo.{suffix}"))
+    root = make_project(tmp_path, task_yaml=DEFAULT_TASK_YAML.replace("datasets/demo.jsonl",
+                                                                      f"datasets/demo.{suffix}"))
     monkeypatch.chdir(root)
     rows = default_rows()
     rows[1]["text"] = '=1+1, "quoted"\nand a second line'  # s1: formula-like, comma, newline
@@ -384,8 +385,3 @@ def test_import_writes_back_into_a_table_dataset_keeping_its_columns(tmp_path, m
         assert str(pq.read_schema(target).field("_count").type) == "int64"  # type kept
     assert main(["ls", "import", str(export), "--write"]) == 0
     assert "is up to date" in capsys.readouterr().out
-
-
-def DEFAULT_TASK_YAML_WITH(dataset: str) -> str:
-    from tests.helpers import DEFAULT_TASK_YAML
-    return DEFAULT_TASK_YAML.replace("datasets/demo.jsonl", dataset)

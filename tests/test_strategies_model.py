@@ -9,6 +9,7 @@ import pytest
 
 import harness
 from tests.conftest import copy_task
+from tests.test_strategies import declare
 
 pytestmark = pytest.mark.model
 
@@ -51,12 +52,6 @@ def test_few_shot_strategy_on_the_real_model(root, strategy, local_backend, monk
     assert [p.distribution for p in again.predictions] == [p.distribution for p in
                                                            result.predictions]
     assert again.prompt.content_hash == result.prompt.content_hash
-
-
-def declare(root, version, name):
-    path = root / "prompts" / "subjectivity" / f"{version}.jinja"
-    path.write_text(f"{{# strategy: {name} #}}\n" + path.read_text(encoding="utf-8"),
-                    encoding="utf-8")
 
 
 def test_cot_and_a_declared_self_consistency_on_the_real_model(tmp_path, local_backend):
