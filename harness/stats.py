@@ -57,6 +57,15 @@ def _encode(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str])
             np.array([index.get(v, k) for v in y_pred], dtype=np.int64))
 
 
+def confusion_counts(y_true: Sequence[str], y_pred: Sequence[str],
+                     labels: Sequence[str]) -> np.ndarray:
+    """The (k, k+1) confusion matrix: rows the true label, columns the predicted one, the last
+    column every prediction outside the labels (INVALID)."""
+    true, pred = _encode(y_true, y_pred, labels)
+    k = len(labels)
+    return np.bincount(true * (k + 1) + pred, minlength=k * (k + 1)).reshape(k, k + 1)
+
+
 def scores_from_confusion(counts: np.ndarray) -> dict[str, np.ndarray]:
     """Metrics from confusion matrices of shape (..., k, k+1) (last column: INVALID).
 
@@ -72,11 +81,11 @@ def scores_from_confusion(counts: np.ndarray) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(predicted > 0, tp / predicted, 0.0)
         recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        # sklearn's form, 2tp / (predicted + support): the same value as 2pr / (p + r)
+        # without its rounding, so stored metrics do not move by an ulp against sklearn's.
+        f1 = np.where(predicted + support > 0, 2 * tp / (predicted + support), 0.0)
         tp_all, pred_all = tp.sum(axis=-1), predicted.sum(axis=-1)
-        micro_p = np.where(pred_all > 0, tp_all / pred_all, 0.0)
-        micro_r = np.where(n > 0, tp_all / n, 0.0)
-        micro_f1 = np.where(micro_p + micro_r > 0, 2 * micro_p * micro_r / (micro_p + micro_r), 0.0)
+        micro_f1 = np.where(pred_all + n > 0, 2 * tp_all / (pred_all + n), 0.0)
         weighted_f1 = np.where(n > 0, (f1 * support).sum(axis=-1) / n, 0.0)
         accuracy = np.where(n > 0, tp_all / n, 0.0)
     return {"precision": precision, "recall": recall, "f1": f1, "accuracy": accuracy,

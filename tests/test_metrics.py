@@ -95,3 +95,33 @@ def test_metrics_doctest():
     result = doctest.testmod(harness.metrics)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_metrics_equal_sklearn_on_random_runs(seed):
+    # The metrics are computed with numpy (sklearn's argument checks cost ~40 ms a call, paid
+    # thousands of times by the optimizer and the reports). Random runs with INVALID answers,
+    # labels never predicted and labels absent from the truth must give sklearn's values.
+    import random
+
+    rng = random.Random(seed)
+    labels = [f"l{i}" for i in range(rng.randint(1, 6))]
+    n = rng.randint(1, 60)
+    present = rng.sample(labels, rng.randint(1, len(labels)))
+    y_true = [rng.choice(present) for _ in range(n)]
+    y_pred = [rng.choice([*labels, INVALID]) if rng.random() < 0.6 else t for t in y_true]
+    m = classification_metrics(y_true, y_pred, labels=labels)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    for i, label in enumerate(labels):
+        got = m.per_label[label]
+        assert (got.precision, got.recall, got.support) == (p[i], r[i], s[i])
+        assert got.f1 == pytest.approx(f[i], rel=1e-12, abs=1e-15)
+    for avg in ("macro", "micro", "weighted"):
+        ap, ar, af, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                        average=avg, zero_division=0)
+        assert getattr(m, f"{avg}_f1") == pytest.approx(af, rel=1e-12, abs=1e-15), avg
+        if avg == "macro":
+            assert (m.macro_precision, m.macro_recall) == pytest.approx((ap, ar), rel=1e-12)
+    assert m.accuracy == accuracy_score(y_true, y_pred)
+    expected = confusion_matrix(y_true, y_pred, labels=[*labels, INVALID])[: len(labels)]
+    assert [list(row) for row in m.confusion] == expected.tolist()
