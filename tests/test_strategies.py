@@ -216,6 +216,10 @@ def test_self_consistency_runs_end_to_end_on_a_reasoning_backend(tmp_path, fake_
     assert len(backend.calls) == len(result.predictions)  # one request per example
     assert all([s.reasoning for s in p.samples] == [f"fake reasoning {i}" for i in range(3)]
                for p in result.predictions)
+    # The provenance's temperature is the version's; the samples' own is in the note.
+    assert "3 reasoned samples at temperature 0.7, seed 0" in result.spec.strategy_note
+    page = (evaluation.report_dir / "index.html").read_text(encoding="utf-8")
+    assert "3 reasoned samples at temperature 0.7" in page
 
 
 def test_reasoning_strategies_set_the_request(tmp_path):
@@ -227,6 +231,7 @@ def test_reasoning_strategies_set_the_request(tmp_path):
     request = sc.requests([ex(1, "Objective")], "score", harness_params())[0]
     assert request.reasoning.samples == 5 and request.reasoning.temperature == 0.9
     assert request.reasoning.seed == 3
+    assert sc.note == "5 reasoned samples at temperature 0.9, seed 3, voted"
     cot = apply_strategy(task, version, parse_strategy("cot"), train=[], seed=0)
     assert cot.requests([ex(1, "Objective")], "score", harness_params())[0].reasoning.samples == 1
     with pytest.raises(UsageError, match="--temperature must be in"):

@@ -49,13 +49,18 @@ def apply_strategy(task: TaskSpec, version: PromptVersion, strategy: Strategy, *
     if strategy.reasoning:
         if strategy.kind == "cot":
             reasoning = Reasoning(samples=1, temperature=0.0, seed=seed)
+            note = "one greedy reasoning (temperature 0)"
         else:
             t = DEFAULT_SC_TEMPERATURE if temperature is None else temperature
             if not 0 < t <= 2:
                 raise UsageError(f"{who}: --temperature must be in (0, 2] (votes of identical "
                                  f"greedy samples are one sample), got {t:g}")
             reasoning = Reasoning(samples=strategy.samples, temperature=t, seed=seed)
-        return Applied(strategy, task, version, reasoning=reasoning)
+            # The provenance's temperature is the version's (for the answer); the samples are
+            # drawn at this one, so the report must say it.
+            note = (f"{strategy.samples} reasoned samples at temperature {t:g}, seed {seed}, "
+                    f"voted")
+        return Applied(strategy, task, version, reasoning=reasoning, note=note)
     if strategy.selection == "random":
         demos = random_demonstrations(train, strategy.k, seed)
         note = f"{len(demos.examples)} train examples, stratified by label, seed {seed}"
