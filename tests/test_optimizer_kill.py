@@ -3,19 +3,22 @@ nothing corrupt, no finished call asked again, and the resumed run ends exactly 
 uninterrupted run with the same seed ends.
 
 The process really is killed (SIGKILL, at whatever line it is on); the model is the fake of
-tests/test_optimizer_loop.py (a test double, tests/fake_backend.py) installed in a small driver
-script, so the kill can land at many points of a run that takes seconds. Each call the fake is
-asked is appended to a log file before it is answered: the logs count the calls each process made.
-The Ctrl-C and in-process variants are in tests/test_optimizer_loop.py.
+tests/test_optimizer_loop.py (a test double, tests/fake_backend.py), so the kill can land at many
+points of a run that takes a second. Each `harness optimize` runs in its own process, forked from
+a multiprocessing forkserver that imported the library once (a fresh interpreter per run spent
+~3 s of each run importing scikit-learn); the forkserver is single-threaded, so the children
+inherit no lock held by a pytest thread. Each call the fake is asked is appended to a log file
+before it is answered: the logs count the calls each process made. The Ctrl-C and in-process
+variants are in tests/test_optimizer_loop.py.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,54 +26,63 @@ from pathlib import Path
 import pytest
 
 from harness.cache import Cache
-from tests.test_optimizer_loop import project
-
-REPO = Path(__file__).resolve().parents[1]
-
-DRIVER = """\
-import sys
-sys.path.insert(0, {repo!r})
-from harness import Session
-from harness.cli import main
-from tests.test_optimizer_loop import Fake, demos_fix
-
-LOG = sys.argv[1]
-
-
-class Logged(Fake):
-    def _fail_call(self, call):
-        with open(LOG, "a", encoding="utf-8") as log:
-            log.write(call.example_id + "\\n")
-        return super()._fail_call(call)
-
-
-fake = Logged(demos_fix, ["Objective Subjective Objective Subjective."])
-fake.latency_s = 0.004
-Session.backend = lambda self, model=None: fake
-sys.exit(main(sys.argv[2:]))
-"""
+from tests.test_optimizer_loop import Fake, demos_fix, project
 
 START = ["optimize", "demo", "--from", "v1", "--iterations", "2", "--patience", "2",
          "--minibatch", "10", "--no-progress"]
 RESUME = ["optimize", "demo", "--resume", "--no-progress"]
+PRELOAD = ["harness.api", "harness.cli", "harness.report", "sklearn.feature_extraction.text",
+           "sklearn.linear_model", "sklearn.pipeline", "tests.test_optimizer_loop"]
 
 
-def _command(root: Path, log: Path, args: list[str]) -> list[str]:
-    driver = root / "driver.py"
-    driver.write_text(DRIVER.format(repo=str(REPO)), encoding="utf-8")
-    return [sys.executable, str(driver), str(log), *args]
+class Logged(Fake):
+    log = ""
+
+    def _fail_call(self, call):
+        with open(self.log, "a", encoding="utf-8") as log:
+            log.write(call.example_id + "\n")
+        return super()._fail_call(call)
 
 
-def _env() -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")},
-            "PYTHONUNBUFFERED": "1"}
+def _optimize(root: str, log: str, args: list[str]) -> None:
+    """The child: `harness optimize ARGS` in `root` with the logged fake; stdout and stderr to
+    files beside the log; exits with the CLI's status."""
+    from harness import Session
+    from harness.cli import main
+
+    os.chdir(root)
+    for name in [k for k in os.environ if k.startswith("HARNESS_")]:
+        del os.environ[name]
+    fake = Logged(demos_fix, ["Objective Subjective Objective Subjective."])
+    fake.log, fake.latency_s = log, 0.004
+    Session.backend = lambda self, model=None: fake
+    with open(log + ".out", "w", encoding="utf-8") as out, \
+            open(log + ".err", "w", encoding="utf-8") as err:
+        sys.stdout, sys.stderr = out, err
+        code = main(args)
+        out.flush()
+        err.flush()
+    os._exit(code)
 
 
-def _run(root: Path, log: Path, args: list[str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(_command(root, log, args), cwd=root, env=_env(), capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done
+@pytest.fixture(scope="module")
+def forkserver():
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _start(context, root: Path, log: Path, args: list[str]):
+    process = context.Process(target=_optimize, args=(str(root), str(log), args))
+    process.start()
+    return process
+
+
+def _run(context, root: Path, log: Path, args: list[str]) -> str:
+    process = _start(context, root, log, args)
+    process.join(timeout=300)
+    assert process.exitcode == 0, Path(f"{log}.err").read_text(encoding="utf-8")
+    return Path(f"{log}.out").read_text(encoding="utf-8")
 
 
 def _calls(log: Path) -> int:
@@ -91,30 +103,30 @@ def _summary(stdout: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> tuple[int, dict[str, str], list[str]]:
+def reference(tmp_path_factory, forkserver) -> tuple[int, dict[str, str], list[str]]:
     root = project(tmp_path_factory.mktemp("reference"))
     log = root / "calls.log"
-    done = _run(root, log, START)
+    stdout = _run(forkserver, root, log, START)
     written = _written(root)
     assert "v2.jinja" in written  # the fake's rule makes the demonstrations a real gain
-    return _calls(log), written, _summary(done.stdout)
+    return _calls(log), written, _summary(stdout)
 
 
 @pytest.mark.parametrize("share", [0.2, 0.7])
-def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_path, reference):
+def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_path, reference,
+                                                                    forkserver):
     reference_calls, reference_written, reference_summary = reference
     root = project(tmp_path)
     killed_log, resumed_log = root / "killed.log", root / "resumed.log"
-    process = subprocess.Popen(_command(root, killed_log, START), cwd=root, env=_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = _start(forkserver, root, killed_log, START)
     deadline = time.monotonic() + 120
     while _calls(killed_log) < share * reference_calls:
-        assert process.poll() is None, process.communicate()[1]
+        assert process.is_alive(), Path(f"{killed_log}.err").read_text(encoding="utf-8")
         assert time.monotonic() < deadline, "the optimizer made too few calls within 120 s"
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+        time.sleep(0.002)
+    process.kill()  # SIGKILL
+    process.join(timeout=60)
+    assert process.exitcode == -signal.SIGKILL
     killed_calls = _calls(killed_log)
     assert killed_calls < reference_calls, "the kill came after the run ended"
 
@@ -125,7 +137,7 @@ def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_
     assert checkpoint["status"] == "running"
     assert _written(root) == {}  # no new version from a run that did not finish
 
-    done = _run(root, resumed_log, RESUME)
+    stdout = _run(forkserver, root, resumed_log, RESUME)
     # No finished call asked again: at most the one in flight at the kill (asked, not cached).
     repeated = killed_calls + _calls(resumed_log) - reference_calls
     assert repeated in (0, 1)
@@ -135,7 +147,7 @@ def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_
         assert text.splitlines() == reference_written[name].splitlines(), name
     # The tally counts every answered call: the one lost at the kill too when its answer had
     # been journaled (kill between journal and cache), not when the kill came before it.
-    summary = _summary(done.stdout)
+    summary = _summary(stdout)
     tallied = [int(n) for n in re.findall(r"(\d+) model calls made", "\n".join(summary))]
     assert len(tallied) == 1 and reference_calls <= tallied[0] <= reference_calls + repeated
     assert [line.replace(f"{tallied[0]} model calls made", f"{reference_calls} model calls made")
