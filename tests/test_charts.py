@@ -171,6 +171,23 @@ def test_trend_edge_cases_divide_by_nothing(series):
         any(math.isfinite(v) for _, v in points) for points in series.values())
 
 
+def test_trend_with_many_versions_grows_to_hold_its_legend():
+    series = {f"v{i} (generate, test) [few-shot:knn:4]": [(T0, i / 30)] for i in range(24)}
+    root = parse(charts.trend_chart("t", "macro_f1", series))
+    versions = [g[0].text for g in by_class(root, "series")]
+    assert versions[:3] == ["v0 (generate, test) [few-shot:knn:4]",
+                            "v1 (generate, test) [few-shot:knn:4]",
+                            "v2 (generate, test) [few-shot:knn:4]"]  # v2 before v10
+    (box,) = [e for e in root.iter("rect") if e.get("height") and e.get("rx")]  # the legend's
+    height = int(root.get("viewBox").split()[3])
+    assert float(box.get("y")) + float(box.get("height")) <= height
+    assert float(box.get("x")) + float(box.get("width")) <= 720
+    name = "v10 (generate, test) [few-shot:knn:4]"
+    shown = charts.clip(name)
+    assert shown.endswith("…") and shown in texts(root)  # shortened in the legend
+    assert name in [e.text for e in root.iter("title")]  # whole in its tooltip
+
+
 def test_trend_escapes_task_and_version_names():
     svg = charts.trend_chart(HOSTILE, TEMPLATE_LIKE,
                              {HOSTILE: [(T0, 0.5)], TEMPLATE_LIKE: [(T0, 0.6)]})

@@ -381,6 +381,11 @@ def coverage_chart(curve: Sequence[CoveragePoint], overall_accuracy: float) -> M
     return svg("coverage-image", "accuracy versus coverage curve", f, parts)
 
 
+def _natural(text: str) -> list:
+    """Sort key: v2 before v10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "task"
 
@@ -389,22 +394,22 @@ def trend_chart(task: str, metric: str,
                 series: Mapping[str, Sequence[tuple[datetime, float]]]) -> Markup:
     """The main metric of each run over time, one line (and dots) per prompt version; the
     legend sits right of the plot."""
-    lines = {version: sorted((seconds(t), v) for t, v in points if _finite(v))
-             for version, points in sorted(series.items())}
+    lines = {version: sorted((seconds(t), v) for t, v in series[version] if _finite(v))
+             for version in sorted(series, key=_natural)}
     lines = {version: points for version, points in lines.items() if points}
     entries = [Entry(version, SERIES[i % len(SERIES)], "dot") for i, version in enumerate(lines)]
-    legend_w = legend_size(entries, "version")[0] if entries else 0
-    width = 720
+    legend_w, legend_h = legend_size(entries, "version") if entries else (0, 0)
+    height = max(300, int(30 + legend_h + 8))  # many versions: taller, the legend never clipped
     times = [t for points in lines.values() for t, _ in points] or [0.0]
     low, high = min(times), max(times)
     if high - low < 3600:  # one run, or runs minutes apart: an hour around them
         low, high = (low + high) / 2 - 1800, (low + high) / 2 + 1800
     pad = (high - low) * 0.04
     top_value = max([1.0] + [v for points in lines.values() for _, v in points])
-    f = frame(width, 300, margins=(52, 30, 28 + legend_w, 46), x=(low - pad, high + pad),
+    f = frame(720, height, margins=(52, 30, 28 + legend_w, 46), x=(low - pad, high + pad),
               y=(0.0, top_value * 1.02))
-    parts = axes(f, x_ticks=time_ticks(low - pad, high + pad, max(3, int((f.right - f.left)
-                                                                         // 100))),
+    ticks = time_ticks(low - pad, high + pad, max(3, int((f.right - f.left) // 100)))
+    parts = axes(f, x_ticks=ticks,
                  y_ticks=tick_labels(nice_ticks(0.0, top_value)),
                  x_label="run started (UTC)", y_label=metric)
     parts.append(title(f, f"{task}: {metric} per run"))
