@@ -7,7 +7,7 @@ suite. The CLI and the pytest plugin are thin shells over this API.
     evaluation.metrics.macro_f1, evaluation.thresholds.passed
 
 Importing `harness` is cheap: settings, errors and records load at once; everything that pulls
-in numpy, scikit-learn, matplotlib, llama.cpp or an SDK loads on first use of a name below
+in numpy, scikit-learn, llama.cpp or an SDK loads on first use of a name below
 (PEP 562), so `harness --help` and pytest runs that collect no eval never pay for them.
 """
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-# The library loads numpy, scikit-learn and matplotlib lazily. pytester's in-process runs drop
-# every module first imported inside them, and a half re-imported matplotlib then breaks
-# (`'Figure' object has no attribute 'items'`): load them once here, outside any inner run.
+# The library loads numpy, scikit-learn and scipy lazily. pytester's in-process runs drop every
+# module first imported inside them, and a library with C extensions does not survive being
+# imported twice in one process (a half re-imported matplotlib broke with `'Figure' object has
+# no attribute 'items'` when the reports still used it): load them once here, outside any inner
+# run.
 import harness.api  # noqa: F401,E402
 import harness.report  # noqa: F401,E402
 

@@ -173,7 +173,7 @@ def test_index_written_by_many_processes_at_once_stays_whole(tmp_path, monkeypat
     from harness.report import index as index_module
 
     (run,) = _run_dirs(root)
-    render = index_module.figures.trend_figure
+    render = index_module.charts.trend_chart
     late = root / "reports" / (run.name + "-late")
 
     def other_process_finishes_meanwhile(*args):
@@ -181,7 +181,7 @@ def test_index_written_by_many_processes_at_once_stays_whole(tmp_path, monkeypat
             shutil.copytree(run, late)
         return render(*args)
 
-    monkeypatch.setattr(index_module.figures, "trend_figure", other_process_finishes_meanwhile)
+    monkeypatch.setattr(index_module.charts, "trend_chart", other_process_finishes_meanwhile)
     index_module.write_index(root / "reports")
     assert late.name in (root / "reports" / "index.html").read_text(encoding="utf-8")
 

@@ -48,7 +48,7 @@ def test_matrix_writes_one_page_of_every_cell_and_reuses_the_cache(matrix_projec
         for strategy in ("zero-shot", "few-shot:random:2", "few-shot:knn:2"):
             assert f'data-model="{model}" data-strategy="{strategy}"' in html
     assert html.count('class="front"') >= 1 and 'id="classical"' in html
-    assert 'id="pareto-image"' in html and "data:image/png;base64," in html
+    assert '<svg id="pareto-image"' in html and "<img" not in html
     assert "cost $" in html and "unknown" not in html.split('id="cells"')[1].split("</table>")[0]
     # The same examples in every cell: each backend saw 12 inputs per strategy.
     assert cheap_backend.calls_made == dear_backend.calls_made == 36
@@ -83,7 +83,7 @@ def test_matrix_page_escapes_a_hostile_strategy_note(matrix_project, capsys):
 
 
 def test_matrix_page_in_headless_chromium(matrix_project, capsys, tmp_path):
-    from tests.test_report_browser import CHROMIUM, chromium, open_page
+    from tests.test_report_browser import CHROMIUM, chart_boxes, chromium, open_page
     if CHROMIUM is None:
         pytest.skip("chromium not installed (Debian: apt-get install chromium); .ci/run installs it")
     root, (cheap, _), (dear, _) = matrix_project
@@ -94,6 +94,8 @@ def test_matrix_page_in_headless_chromium(matrix_project, capsys, tmp_path):
     for section in ('id="cells"', 'id="classical"', 'id="pareto-image"'):
         assert section in dom, section
     assert dom.count("<tr class=\"front\"") >= 1 and dom.count("data-strategy=") == 6
+    (width, height), = chart_boxes(page, tmp_path).values()
+    assert 400 < width <= 722 and height > 200
     shot = tmp_path / "matrix.png"
     done = chromium("--screenshot=" + str(shot), "--window-size=1200,1400", page.as_uri())
     assert done.returncode == 0 and shot.stat().st_size > 10_000

@@ -109,7 +109,7 @@ def test_every_candidate_is_logged_and_the_report_is_written(optimized):
         assert json.loads((result.directory / "checkpoint.json").read_text())["status"] == "done"
         from harness.report import write_optimize_report
         html = write_optimize_report(result.directory, result).read_text(encoding="utf-8")
-        assert "data:image/png;base64," in html and f"Candidate {result.winner}" in html
+        assert '<svg id="trajectory-image"' in html and f"Candidate {result.winner}" in html
 
 
 def test_written_version_extends_its_parent_and_passes_harness_eval(optimized):

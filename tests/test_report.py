@@ -206,7 +206,8 @@ def test_index_lists_runs_newest_first_with_a_trend_per_task(tmp_path, report_ro
     rows = [a["href"] for t, a in page.tags if t == "a" and a.get("href", "").endswith("index.html")]
     assert [r.split("-demo-")[1].split("-")[0] for r in rows] == ["v2", "v1", "v1"]
     assert len(rows) == 3
-    assert [a for t, a in page.tags if t == "img" and "trend" in a.get("class", "")]
+    trends = [a for t, a in page.tags if t == "svg" and "trend" in a.get("class", "")]
+    assert [a["id"] for a in trends] == ["trend-demo"] and trends[0]["role"] == "img"
     text = "".join(page.text)
     assert "2026-01-03 00:00" in text and "macro_f1" in text
 
@@ -226,13 +227,12 @@ def test_cli_compare_writes_a_page_and_refuses_unpaired_runs(tmp_path, report_ro
 
 
 def test_pages_are_self_contained(tmp_path, report_root):
-    """Nothing is fetched: figures are data: URIs, no external scripts, styles or fonts."""
+    """Nothing is fetched: charts are inline SVG, no images, external scripts, styles or fonts."""
     a = write_synthetic_report(report_root, synthetic_result(tmp_path, 50))
     b = write_synthetic_report(report_root, synthetic_result(tmp_path, 50, version="v2"))
     for page in (a / "index.html", write_comparison(report_root, [a, b]), write_index(report_root)):
         tags = parse(page).tags
-        assert all(attrs["src"].startswith("data:image/png;base64,")
-                   for tag, attrs in tags if tag == "img"), page
+        assert not [attrs for tag, attrs in tags if tag in ("img", "image", "use")], page
         assert not [attrs for tag, attrs in tags if tag in ("script", "link", "iframe")
                     and ("src" in attrs or "href" in attrs)], page
         assert "http://" not in page.read_text() and "https://" not in page.read_text(), page

@@ -6,6 +6,8 @@ Skips (with the reason) when chromium is not installed; `.ci/run` installs it.
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -52,6 +54,22 @@ def open_page_at(url: str) -> tuple[str, list[str]]:
     return done.stdout, console_messages(done.stderr)
 
 
+def chart_boxes(page: Path, tmp_path: Path) -> dict[str, tuple[float, float]]:
+    """{svg id: (width, height)} as Chromium lays the page out: a copy of the page with a
+    script at the end that writes every <svg>'s box into the DOM."""
+    probe = ("<script>document.body.dataset.boxes = JSON.stringify([...document.querySelectorAll("
+             "'svg')].map(s => { const r = s.getBoundingClientRect(); "
+             "return [s.id, r.width, r.height]; }));</script></body>")
+    copy = tmp_path / f"boxes-{page.parent.name}-{page.name}"
+    copy.write_text(page.read_text(encoding="utf-8").replace("</body>", probe), encoding="utf-8")
+    dom, messages = open_page(copy)
+    assert messages == []
+    found = re.search(r'data-boxes="([^"]*)"', dom)
+    assert found, "the probe did not run"
+    boxes = json.loads(html.unescape(found.group(1)))
+    return {name: (width, height) for name, width, height in boxes}
+
+
 def test_console_scan_catches_a_page_error(tmp_path):
     """The check below can fail: a page with a script error is caught."""
     page = tmp_path / "broken.html"
@@ -77,7 +95,11 @@ def test_run_report_renders_without_console_errors(reports, tmp_path):
     dom, messages = open_page(reports["run"])
     assert messages == []
     assert re.search(r'<table id="metrics">.*?<td>Objective</td>', dom, re.S)
-    assert re.search(r'<img id="confusion-image"[^>]*src="data:image/png;base64,', dom)
+    # The confusion table is the heatmap: each cell shaded by its share of the row.
+    assert re.search(r'<td class="cell diag hit" style="background: rgba\(26, 127, 55, 0\.[1-5]',
+                     dom)
+    assert re.search(r'<td class="cell off hit" style="background: rgba\(207, 34, 46, 0\.', dom)
+    assert "<img" not in dom
     assert re.search(r'<table id="examples">.*?<tr class="wrong"', dom, re.S)
     # The page's script ran: it filled in the filter count (wrong answers only, by default).
     assert re.search(r'<span id="f-count" class="muted">\d+ of \d+ inlined rows shown</span>', dom)
@@ -88,6 +110,17 @@ def test_run_report_renders_without_console_errors(reports, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     print(f"screenshot: {shot}")
+
+
+def test_the_svg_charts_are_laid_out_at_a_readable_size(reports, tmp_path):
+    """The inline charts get real boxes in the page (not collapsed to 0 by the flex row), side
+    by side on a wide page, in their viewBox's proportions."""
+    run = chart_boxes(reports["run"], tmp_path)
+    assert set(run) == {"reliability-image", "coverage-image"}
+    for width, height in run.values():
+        assert 300 < width <= 442 and abs(height / width - 340 / 440) < 0.02
+    (trend, (width, height)), = chart_boxes(reports["index"], tmp_path).items()
+    assert trend == "trend-demo" and 300 < width <= 722 and abs(height / width - 300 / 720) < 0.02
 
 
 @pytest.mark.parametrize("page", ["compare", "index"])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from harness.report import figures
+from harness.report import charts
 from harness.report.templating import environment
 from harness.metrics import Metrics
 from harness.stored import RunInfo, list_runs
@@ -72,7 +72,7 @@ def _write_index_once(report_root: Path) -> Path:
             if spec.strategy != "zero-shot":  # another strategy is another line, not a jump
                 line += f" [{spec.strategy}]"
             task["series"].setdefault(line, []).append((when, run.value))
-    plots = {task: figures.trend_figure(task, t["metric"], t["series"])
+    plots = {task: charts.trend_chart(task, t["metric"], t["series"])
              for task, t in sorted(trends.items())}
     comparisons = sorted((report_root / "compare").glob("*.html"),
                          key=lambda p: p.stat().st_mtime, reverse=True) \

@@ -6,23 +6,16 @@ never runs a model or recomputes a metric.
 
 from __future__ import annotations
 
-import base64
 import difflib
-import io
 from pathlib import Path
 
-import jinja2
+from markupsafe import Markup
 
 from harness.optimizer import VERDICTS, OptimizeResult
 from harness.records import INVALID
 from harness.fsutil import atomic_write_text
-
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("harness.report", "templates"),
-    autoescape=True,  # instructions, demonstrations and dataset text are data: always escaped
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True, lstrip_blocks=True,
-)
+from harness.report import charts
+from harness.report.templating import environment
 
 
 def instruction_diff(parent: str, child: str) -> list[tuple[str, str]]:
@@ -35,44 +28,15 @@ def instruction_diff(parent: str, child: str) -> list[tuple[str, str]]:
     return rows
 
 
-def trajectory_png(result: OptimizeResult) -> str:
+def trajectory(result: OptimizeResult) -> Markup:
     """Every candidate's validation (and screening) score per iteration, with best-so-far."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8.5, 3.6), dpi=110)
-    markers = {"start": "*", "teacher": "o", "exemplars": "s", "knn": "^"}
-    colors = {"start": "#444", "teacher": "#1f77b4", "exemplars": "#2ca02c", "knn": "#d62728"}
-    candidates = {c.id: c for c in result.candidates}
-    seen: set[str] = set()
-    for stage, filled in (("screen", False), ("validation", True)):
-        for e in result.evaluations:
-            if e.stage != stage:
-                continue
-            proposer = candidates[e.candidate].proposer
-            label = f"{proposer} ({'validation' if filled else 'screen minibatch'})"
-            ax.scatter(e.iteration, e.score.value, marker=markers.get(proposer, "o"), s=46,
-                       facecolors=colors.get(proposer, "#888") if filled else "none",
-                       edgecolors=colors.get(proposer, "#888"),
-                       label=None if label in seen else label, zorder=3)
-            seen.add(label)
-    xs = [0] + [i.iteration for i in result.iterations]
+    proposers = {c.id: c.proposer for c in result.candidates}
+    evaluations = [(e.iteration, e.score.value, proposers[e.candidate], e.stage == "validation")
+                   for e in result.evaluations if e.stage in ("screen", "validation")]
     start = next(e.score.value for e in result.evaluations
                  if e.candidate == 0 and e.stage == "validation")
-    ys = [start] + [i.best.value for i in result.iterations]
-    ax.step(xs, ys, where="post", color="#111", linewidth=1.6, label="best so far (validation)")
-    ax.set_xlabel("iteration (0 = start version)")
-    ax.set_ylabel(result.metric)
-    ax.set_xticks(xs)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    best = [(0, start)] + [(i.iteration, i.best.value) for i in result.iterations]
+    return charts.trajectory_chart(evaluations, best, metric=result.metric)
 
 
 def _status(result: OptimizeResult, cid: int, evals: list) -> str:
@@ -124,8 +88,8 @@ def budget_split(result: OptimizeResult) -> dict[str, int]:
 
 def write_optimize_report(directory: Path, result: OptimizeResult) -> Path:
     labels = result.start_test.metrics.labels
-    html = _env.get_template("optimize.html").render(
-        r=result, rows=_rows(result), plot=trajectory_png(result), labels=labels,
+    html = environment().get_template("optimize.html").render(
+        r=result, rows=_rows(result), plot=trajectory(result), labels=labels,
         columns=[*labels, INVALID], winner=result.candidates[result.winner],
         metric=result.metric, budget=budget_split(result),
         splits=[("validation", result.start_validation, result.winner_validation,

@@ -14,7 +14,7 @@ from harness.analysis import RunAnalysis
 from harness.gate import GateResult
 from harness.metrics import Metrics, collapse_note
 from harness.records import INVALID, Example, Prediction, PromptVersion, RunResult
-from harness.report import figures
+from harness.report import charts
 from harness.report.templating import environment
 from harness.store import spec_block
 from harness.fsutil import atomic_write_text
@@ -44,7 +44,8 @@ def inline_rows(result: RunResult) -> tuple[list[tuple[Example, Prediction]], in
 
 
 def _cells(metrics: Metrics, rows: Sequence[tuple[Example, Prediction]]) -> list[list[dict]]:
-    """Confusion cells for the clickable table: count from metrics, inlined count from rows."""
+    """Confusion cells for the clickable table: count from metrics, inlined count from rows,
+    and the cell's shade (its share of the row: the table is the heatmap)."""
     columns = [*metrics.labels, INVALID]
     inlined: dict[tuple[str, str], int] = {}
     for _, p in rows:
@@ -53,10 +54,13 @@ def _cells(metrics: Metrics, rows: Sequence[tuple[Example, Prediction]]) -> list
     grid = []
     for i, label in enumerate(metrics.labels):
         support = sum(metrics.confusion[i])
-        grid.append([{"expected": label, "predicted": column, "count": count,
-                      "share": count / support if support else 0.0,
-                      "inlined": inlined.get((label, column), 0), "diagonal": label == column}
-                     for column, count in zip(columns, metrics.confusion[i])])
+        row = []
+        for column, count in zip(columns, metrics.confusion[i]):
+            share = count / support if support else 0.0
+            row.append({"expected": label, "predicted": column, "count": count, "share": share,
+                        "inlined": inlined.get((label, column), 0), "diagonal": label == column,
+                        "shade": charts.heat(share, label == column)})
+        grid.append(row)
     return grid
 
 
@@ -68,10 +72,10 @@ def write_run_report(directory: Path, result: RunResult, metrics: Metrics,
     rows, n_wrong, n_wrong_inlined = inline_rows(result)
     columns = [*metrics.labels, INVALID]
     has_errors = any(p.error is not None for p in result.predictions)
-    figs = {"confusion": figures.confusion_figure(metrics.labels, columns, metrics.confusion)}
+    figs = {}
     if analysis is not None and analysis.calibration is not None:
-        figs["reliability"] = figures.reliability_figure(analysis.calibration)
-        figs["coverage"] = figures.coverage_figure(analysis.coverage, metrics.accuracy)
+        figs["reliability"] = charts.reliability_chart(analysis.calibration)
+        figs["coverage"] = charts.coverage_chart(analysis.coverage, metrics.accuracy)
     files = [name for name in ("results.csv", "results.jsonl", "metrics.json", "analysis.json")
              if (directory / name).is_file()]
     html = environment().get_template("run.html").render(

@@ -1,4 +1,5 @@
-"""The one Jinja environment for HTML reports: autoescaped (dataset text is data), strict."""
+"""The one Jinja environment for HTML reports: autoescaped (dataset text, instructions and
+demonstrations are data), strict."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from functools import cache
 
 import jinja2
 from markupsafe import Markup
+
+from harness.report.charts import heat
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -33,5 +36,5 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(num=_num, signed=_signed, json_script=_json_script)
+    env.filters.update(num=_num, signed=_signed, json_script=_json_script, heat=heat)
     return env
