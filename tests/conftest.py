@@ -124,3 +124,16 @@ def label_studio(tmp_path_factory):
         yield f"http://127.0.0.1:{port}", token
     finally:
         subprocess.run([str(script), "stop"], env=env, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One real headless Chromium for every page this test process opens (tests/browser.py);
+    skips with the reason when chromium is not installed."""
+    from tests.browser import CHROMIUM, SKIP_REASON, Browser
+
+    if CHROMIUM is None:
+        pytest.skip(SKIP_REASON)
+    chromium = Browser()
+    yield chromium
+    chromium.close()
