@@ -49,19 +49,22 @@ def test_demonstrations_with_jinja_syntax_render_literally(tmp_path):
     assert again.messages[0].content == system.content
 
 
+def renders(task, version: str, examples) -> list[str]:
+    renderer = Renderer(task, load_version(task, version))
+    return [renderer.render(e).hash for e in examples]
+
+
 def test_shipped_templates_render_as_before_the_demonstrations_block(tmp_path):
     # The empty block added to v1 must not change a single byte of existing renders.
     for name in ("subjectivity", "tickets"):
         root = copy_task(tmp_path / name, name, rows=30)
         task = load_task(root, name)
         examples = load_fixture(task).examples
-        new = {v: [Renderer(task, load_version(task, v)).render(e).hash for e in examples]
-               for v in ("v1", "v2")}
+        new = {v: renders(task, v, examples) for v in ("v1", "v2")}
         v1 = task.prompt_dir / "v1.jinja"
         v1.write_text(v1.read_text(encoding="utf-8").replace(
             "{% block demonstrations %}{% endblock %}\n", ""), encoding="utf-8")
-        old = {v: [Renderer(task, load_version(task, v)).render(e).hash for e in examples]
-               for v in ("v1", "v2")}
+        old = {v: renders(task, v, examples) for v in ("v1", "v2")}
         assert new == old
 
 
