@@ -82,6 +82,7 @@ def test_matrix_page_escapes_a_hostile_strategy_note(matrix_project, capsys):
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
 
 
+@pytest.mark.xdist_group("chromium")
 def test_matrix_page_in_headless_chromium(browser, matrix_project, capsys, tmp_path):
     from tests.test_report_browser import chart_boxes, open_page, screenshot
 

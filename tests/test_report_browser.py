@@ -17,7 +17,10 @@ from harness.report import write_comparison, write_index
 from tests.browser import CHROMIUM, SKIP_REASON, Browser
 from tests.report_helpers import synthetic_result, train_examples, write_synthetic_report
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
+# One worker under `pytest -n N` runs them all: one Chromium start and one `reports` fixture
+# (two 300-example runs), not one per worker.
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON),
+              pytest.mark.xdist_group("chromium")]
 
 TEXTS = ["<script>alert(1)</script> and </td> here", "The box weighs 2 kg.", "I love it."]
 
