@@ -16,9 +16,13 @@ import pytest
 # module first imported inside them, and a library with C extensions does not survive being
 # imported twice in one process (a half re-imported matplotlib broke with `'Figure' object has
 # no attribute 'items'` when the reports still used it): load them once here, outside any inner
-# run.
+# run. scikit-learn too (the reports' classical baseline): imported inside each pytester run it
+# was imported again by every one, ~1.5 s each.
 import harness.api  # noqa: F401,E402
 import harness.report  # noqa: F401,E402
+import sklearn.feature_extraction.text  # noqa: F401,E402
+import sklearn.linear_model  # noqa: F401,E402
+import sklearn.pipeline  # noqa: F401,E402
 
 REPO = Path(__file__).resolve().parent.parent
 
