@@ -20,7 +20,6 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
                              "/usr/bin/chromium") if p and os.path.exists(p)), None)
@@ -157,7 +156,3 @@ def _describe(event: dict) -> str:
     entry = params["entry"]
     return f"log {entry['level']} ({entry['source']}): {entry['text']} {entry.get('url', '')}"
 
-
-def save(shot: bytes, path: Path) -> Path:
-    path.write_bytes(shot)
-    return path
