@@ -194,3 +194,55 @@ def test_cache_key_covers_base_url_model_and_sample_never_timeouts():
                                                   max_retries=0, concurrency=32))
     assert Cache.key(slow.identity(), request) == Cache.key(
         get_backend("openai:m", BackendOptions(base_url="http://a/v1")).identity(), request)
+
+
+def test_a_dropped_connection_the_sdk_leaves_unwrapped_is_retried(monkeypatch):
+    # The SDK raised a bare anyio.EndOfStream when a proxy closed the connection mid-answer (a
+    # CI run of tests/test_openai.py): it is a dropped connection, retried like one, and when
+    # the retries run out it is an error naming the connection, not "unexpected EndOfStream".
+    import anyio
+    from types import SimpleNamespace
+
+    from harness.models.retry import RetryPolicy
+    from harness.records import LabelRequest, Message, RenderedPrompt
+
+    raised: list[BaseException] = []
+
+    class Completions:
+        def __init__(self, failures):
+            self.failures = list(failures)
+
+        async def create(self, **kwargs):
+            if self.failures:
+                raised.append(self.failures.pop(0))
+                raise raised[-1]
+            message = SimpleNamespace(content="Objective")
+            return SimpleNamespace(choices=[SimpleNamespace(message=message)],
+                                   usage=SimpleNamespace(prompt_tokens=3, completion_tokens=1))
+
+    def backend_failing(*failures):
+        backend = get_backend("openai:m", BackendOptions(base_url="http://127.0.0.1:1/v1"))
+        backend.retry = RetryPolicy(max_retries=1, base_s=0.0)
+        completions = Completions(failures)
+
+        class Client:
+            def __init__(self, **kwargs):
+                self.chat = SimpleNamespace(completions=completions)
+
+            async def close(self):
+                pass
+
+        monkeypatch.setattr(backend._openai, "AsyncOpenAI", Client)
+        return backend
+
+    prompt = RenderedPrompt("e1", (Message("user", "text"),), "h")
+    request = LabelRequest(prompt, LABELS, "generate")
+    backend = backend_failing(anyio.EndOfStream())
+    ((_, output),) = list(backend.complete([request]))
+    assert output.error is None and output.raw == "Objective"
+    assert backend.calls_sent == 2 and isinstance(raised[0], anyio.EndOfStream)
+
+    backend = backend_failing(anyio.EndOfStream(), ConnectionResetError("reset by peer"))
+    ((_, output),) = list(backend.complete([request]))
+    assert "cannot connect to http://127.0.0.1:1/v1" in output.error
+    assert "(ConnectionResetError: reset by peer); gave up after 2 attempt(s)" in output.error

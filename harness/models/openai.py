@@ -67,6 +67,15 @@ def _sdk() -> Any:
     return openai
 
 
+def _dropped_connection() -> tuple[type[BaseException], ...]:
+    """Transport exceptions that mean the connection went away: anyio's (the SDK's HTTP client
+    runs on anyio, a dependency of it) and the OS's."""
+    import anyio
+
+    return (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
+            ConnectionError)
+
+
 @dataclass(slots=True)
 class _RunState:
     unreachable: str | None = None  # set once a call gave up on a dead server
@@ -243,6 +252,12 @@ class OpenAIBackend:
                 cause = exc.__cause__ or exc
                 problem = (f"cannot connect to {self._where()} "
                            f"({type(cause).__name__}: {cause or 'connection dropped'})")
+            except _dropped_connection() as exc:
+                # The SDK leaves some drops unwrapped (anyio.EndOfStream when the server closes
+                # the connection mid-answer; seen in CI): a dropped connection, retried as one.
+                connection = True
+                problem = (f"cannot connect to {self._where()} "
+                           f"({type(exc).__name__}: {exc or 'connection dropped'})")
             wait = self.retry.delay(attempt, retry_after)
             if wait is None:
                 message = f"{problem}; gave up after {attempt + 1} attempt(s)"
