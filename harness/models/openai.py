@@ -33,8 +33,10 @@ import asyncio
 import json
 import logging
 import os
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from harness.errors import BackendError, UsageError
@@ -177,8 +179,12 @@ class OpenAIBackend:
         except _Fatal as fatal:
             result = _Fatal(self._scrub(str(fatal)))
         except Exception as exc:  # noqa: BLE001 - a surprise must not leave the run waiting
+            # Where it was raised, so a report of it can be acted on.
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
             result = ModelOutput(error=f"unexpected {type(exc).__name__} from "
-                                       f"{self._where()}: {str(exc)[:300]}")
+                                       f"{self._where()}: {str(exc)[:300]} (raised at "
+                                       f"{Path(frame.filename).name}:{frame.lineno} in "
+                                       f"{frame.name})")
         if isinstance(result, ModelOutput):  # what the server said is data: never a secret
             result = replace(result, raw=self._scrub(result.raw), error=self._scrub(result.error))
         await queue.put((index, result))
@@ -230,31 +236,32 @@ class OpenAIBackend:
             kwargs = self._request_kwargs(request)
             retry_after: float | None = None
             connection = False
-            try:
-                self.calls_sent += 1
-                response = await client.chat.completions.create(**kwargs)
-                return self._output(request, response, state)
-            except sdk.APIStatusError as exc:
-                status = exc.status_code
-                detail = _error_detail(exc)
-                if self._refused_structured(request, status, detail, kwargs):
-                    continue  # try the other response_format form at once
-                self._raise_if_fatal(request, status, detail)
-                if not retryable_status(status):
-                    return ModelOutput(error=f"HTTP {status} from {self._where()}: {detail}")
-                if status == 429:
-                    retry_after = parse_retry_after(dict(exc.response.headers))
-                problem = f"HTTP {status} from {self._where()}: {detail}"
-            except sdk.APITimeoutError:
-                problem = f"no answer from {self._where()} within {self.timeout_s:g} s"
-            except sdk.APIConnectionError as exc:
-                connection = True
-                cause = exc.__cause__ or exc
-                problem = (f"cannot connect to {self._where()} "
-                           f"({type(cause).__name__}: {cause or 'connection dropped'})")
+            try:  # the outer try: a drop the SDK leaves unwrapped, even inside its error paths
+                try:
+                    self.calls_sent += 1
+                    response = await client.chat.completions.create(**kwargs)
+                    return self._output(request, response, state)
+                except sdk.APIStatusError as exc:
+                    status = exc.status_code
+                    detail = _error_detail(exc)
+                    if self._refused_structured(request, status, detail, kwargs):
+                        continue  # try the other response_format form at once
+                    self._raise_if_fatal(request, status, detail)
+                    if not retryable_status(status):
+                        return ModelOutput(error=f"HTTP {status} from {self._where()}: {detail}")
+                    if status == 429:
+                        retry_after = parse_retry_after(dict(exc.response.headers))
+                    problem = f"HTTP {status} from {self._where()}: {detail}"
+                except sdk.APITimeoutError:
+                    problem = f"no answer from {self._where()} within {self.timeout_s:g} s"
+                except sdk.APIConnectionError as exc:
+                    connection = True
+                    cause = exc.__cause__ or exc
+                    problem = (f"cannot connect to {self._where()} "
+                               f"({type(cause).__name__}: {cause or 'connection dropped'})")
             except _dropped_connection() as exc:
-                # The SDK leaves some drops unwrapped (anyio.EndOfStream when the server closes
-                # the connection mid-answer; seen in CI): a dropped connection, retried as one.
+                # anyio.EndOfStream when the server closes the connection mid-answer (seen in
+                # CI, where the SDK did not wrap it): a dropped connection, retried as one.
                 connection = True
                 problem = (f"cannot connect to {self._where()} "
                            f"({type(exc).__name__}: {exc or 'connection dropped'})")
