@@ -272,12 +272,7 @@ class OpenAIBackend:
                     state.unreachable = message
                 return ModelOutput(error=message)
             log.info("retrying in %.1f s: %s", wait, self._scrub(problem))
-            try:
-                await asyncio.sleep(wait)
-            except _dropped_connection():
-                # The dropped connection's own reader can raise into this task later, here
-                # (anyio's receive; three CI runs): that connection is gone, the retry goes on.
-                pass
+            await asyncio.sleep(wait)
             attempt += 1
 
     def _where(self) -> str:
