@@ -69,15 +69,6 @@ def _sdk() -> Any:
     return openai
 
 
-def _dropped_connection() -> tuple[type[BaseException], ...]:
-    """Transport exceptions that mean the connection went away: anyio's (the SDK's HTTP client
-    runs on anyio, a dependency of it) and the OS's."""
-    import anyio
-
-    return (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
-            ConnectionError)
-
-
 @dataclass(slots=True)
 class _RunState:
     unreachable: str | None = None  # set once a call gave up on a dead server
@@ -236,35 +227,28 @@ class OpenAIBackend:
             kwargs = self._request_kwargs(request)
             retry_after: float | None = None
             connection = False
-            try:  # the outer try: a drop the SDK leaves unwrapped, even inside its error paths
-                try:
-                    self.calls_sent += 1
-                    response = await client.chat.completions.create(**kwargs)
-                    return self._output(request, response, state)
-                except sdk.APIStatusError as exc:
-                    status = exc.status_code
-                    detail = _error_detail(exc)
-                    if self._refused_structured(request, status, detail, kwargs):
-                        continue  # try the other response_format form at once
-                    self._raise_if_fatal(request, status, detail)
-                    if not retryable_status(status):
-                        return ModelOutput(error=f"HTTP {status} from {self._where()}: {detail}")
-                    if status == 429:
-                        retry_after = parse_retry_after(dict(exc.response.headers))
-                    problem = f"HTTP {status} from {self._where()}: {detail}"
-                except sdk.APITimeoutError:
-                    problem = f"no answer from {self._where()} within {self.timeout_s:g} s"
-                except sdk.APIConnectionError as exc:
-                    connection = True
-                    cause = exc.__cause__ or exc
-                    problem = (f"cannot connect to {self._where()} "
-                               f"({type(cause).__name__}: {cause or 'connection dropped'})")
-            except _dropped_connection() as exc:
-                # anyio.EndOfStream when the server closes the connection mid-answer (seen in
-                # CI, where the SDK did not wrap it): a dropped connection, retried as one.
+            try:
+                self.calls_sent += 1
+                response = await client.chat.completions.create(**kwargs)
+                return self._output(request, response, state)
+            except sdk.APIStatusError as exc:
+                status = exc.status_code
+                detail = _error_detail(exc)
+                if self._refused_structured(request, status, detail, kwargs):
+                    continue  # try the other response_format form at once
+                self._raise_if_fatal(request, status, detail)
+                if not retryable_status(status):
+                    return ModelOutput(error=f"HTTP {status} from {self._where()}: {detail}")
+                if status == 429:
+                    retry_after = parse_retry_after(dict(exc.response.headers))
+                problem = f"HTTP {status} from {self._where()}: {detail}"
+            except sdk.APITimeoutError:
+                problem = f"no answer from {self._where()} within {self.timeout_s:g} s"
+            except sdk.APIConnectionError as exc:
                 connection = True
+                cause = exc.__cause__ or exc
                 problem = (f"cannot connect to {self._where()} "
-                           f"({type(exc).__name__}: {exc or 'connection dropped'})")
+                           f"({type(cause).__name__}: {cause or 'connection dropped'})")
             wait = self.retry.delay(attempt, retry_after)
             if wait is None:
                 message = f"{problem}; gave up after {attempt + 1} attempt(s)"
