@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -74,3 +75,10 @@ def make_project(tmp_path: Path, *, task_yaml: str | None = None,
     (root / "datasets").mkdir(exist_ok=True)
     write_rows(root / "datasets" / "demo.jsonl", default_rows() if rows is None else rows)
     return root
+
+
+def default_sigint() -> None:
+    """preexec_fn for a child that is sent Ctrl-C: a pytest started in the background by a
+    non-interactive shell (`cmd &`) ignores SIGINT and its children inherit that, so SIGINT is
+    put back to what a terminal gives."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

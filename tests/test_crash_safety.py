@@ -26,6 +26,7 @@ import pytest
 from harness.cache import Cache
 from harness.fsutil import is_temp_name
 from tests.conftest import copy_task
+from tests.helpers import default_sigint
 
 LIMIT = 16
 EVAL = ["eval", "subjectivity", "--version", "v2", "--split", "all", "--limit", str(LIMIT),
@@ -39,7 +40,8 @@ def _env() -> dict[str, str]:
 
 def _start(root: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "harness.cli", *(args or EVAL)], cwd=root,
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
 
 
 def _finish(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -201,7 +203,16 @@ def test_cache_stats_ignores_a_killed_writers_temp_file(tmp_path):
     assert list(cache_dir.glob("??/*")) == []
 
 
-def test_ctrl_c_inside_llama_log_callback_is_raised_at_the_next_result():
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test, as in a terminal: a pytest started with `&`
+    ignores SIGINT, and the library leaves such a choice alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_inside_llama_log_callback_is_raised_at_the_next_result(python_sigint):
     """ctypes swallows a KeyboardInterrupt raised in a callback (llama.cpp's logger): the local
     backend notes it there and raises it after the result in hand (harness.models.interrupts)."""
     from harness.models.interrupts import deferred_interrupts

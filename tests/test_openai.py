@@ -20,7 +20,7 @@ from harness.models.base import BackendOptions
 from harness.models.retry import RetryPolicy
 from harness.records import INVALID, RunSpec
 from harness.runner import run
-from tests.helpers import make_project
+from tests.helpers import default_sigint, make_project
 
 pytestmark = pytest.mark.server
 
@@ -292,7 +292,7 @@ def test_ctrl_c_keeps_finished_calls_and_the_rerun_makes_only_the_rest(project, 
             MODEL, "--split", "all", "--limit", "8", "--concurrency", "2", "--no-progress"]
     proxy.latency_s = 0.3
     process = subprocess.Popen(args, cwd=project, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     proxy.after_forward = lambda count: process.send_signal(signal.SIGINT) if count == 3 else None
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 130, stderr
