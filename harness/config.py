@@ -85,6 +85,19 @@ class Settings:
         """Paths in settings are relative to the project root."""
         return path if path.is_absolute() else self.root / path
 
+    def shown(self, path: Path) -> str:
+        """`path` as messages and reports show it: relative to the project root when inside."""
+        return shown_path(path, self.root)
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """`path` relative to `root` when it lies inside (a report shared from CI shows
+    evals/baselines/x.json, not the runner's checkout path), else as given."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
 
 _ENV = {
     "model": "HARNESS_MODEL",

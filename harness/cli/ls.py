@@ -177,7 +177,7 @@ def _write(args: argparse.Namespace, session, task, pulled) -> int:
         print(line)
     target = args.into or task.dataset
     outcome = harness.labelstudio.write_pulled(
-        pulled, task, target, shown=_relative(target, session.settings.root), write=args.write,
+        pulled, task, target, shown=session.settings.shown(target), write=args.write,
         drop_missing=args.drop_missing)
     for line in outcome.lines:
         print(line)
@@ -185,16 +185,10 @@ def _write(args: argparse.Namespace, session, task, pulled) -> int:
         print(f"harness: {outcome.conflicts} reviewed label(s) not applied: the reviewed inputs "
               f"differ from the fixture rows (listed above)", file=sys.stderr)
     if outcome.pending:
-        shown = _relative(target, session.settings.root)
+        shown = session.settings.shown(target)
         print(f"not written: re-run with --write to update {shown}, or --into NEW.jsonl for a "
               f"new file", file=sys.stderr)
     if outcome.pending or outcome.conflicts:
         return EXIT_GATE
     return EXIT_OK
 
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root))
-    except ValueError:
-        return str(path)

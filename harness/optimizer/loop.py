@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.cache import Cache
+from harness.config import shown_path
 from harness.datasets import load_fixture
 from harness.errors import UsageError
 from harness.models.base import Backend
@@ -296,7 +297,7 @@ class Optimizer:
                 "candidate": f"{winner.id} by {winner.proposer}: {winner.rationale}",
                 "model": f"{config.model} ({config.mode} mode)",
                 "teacher": config.teacher, "seed": config.seed, "run id": state.run_id,
-                "report": _relative(self.journal.directory / "index.html", self.root),
+                "report": shown_path(self.journal.directory / "index.html", self.root),
             }
             written = write_version(self.task, state.target_version, config.start, winner,
                                     self.parts["train"], facts).path
@@ -356,9 +357,3 @@ def optimize(config: OptimizeConfig, *, root: Path, backends: Callable[[str], Ba
 def _outcome(scored: Scored) -> Outcome:
     return Outcome(scored.metrics, scored.score)
 
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
