@@ -12,26 +12,6 @@ from pathlib import Path
 
 import pytest
 
-# The library loads numpy, scikit-learn and scipy lazily. pytester's in-process runs drop every
-# module first imported inside them, and a library with C extensions does not survive being
-# imported twice in one process (a half re-imported matplotlib broke with `'Figure' object has
-# no attribute 'items'` when the reports still used it): load them once here, outside any inner
-# run. scikit-learn too (the reports' classical baseline): imported inside each pytester run it
-# was imported again by every one, ~1.5 s each.
-#
-# anyio too (the openai SDK's transport): anyio 4.16 resolves `anyio.EndOfStream` lazily and
-# caches it on the package. When the package was loaded outside (a Label Studio test) but the
-# exceptions module first inside a pytester run, the run dropped that module, the asyncio backend
-# later re-imported it, and its EndOfStream was a second class that neither the SDK's
-# `except anyio.EndOfStream` nor anything else matched: a dropped connection in
-# test_openai.py's fault test ended as "unexpected EndOfStream" in full runs only.
-import anyio._backends._asyncio  # noqa: F401,E402
-import harness.api  # noqa: F401,E402
-import harness.report  # noqa: F401,E402
-import sklearn.feature_extraction.text  # noqa: F401,E402
-import sklearn.linear_model  # noqa: F401,E402
-import sklearn.pipeline  # noqa: F401,E402
-
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -56,9 +36,38 @@ UNUSED_PLUGINS = ("faker", "requests_mock", "typeguard", "anyio", "platformdirs"
                   "hypothesispytest")
 
 
+@pytest.fixture(scope="session")
+def _loaded_outside_inner_runs() -> None:
+    """pytester drops every module first imported inside its runs (and anything imported while
+    the test using it runs), so what its runs import is loaded here, in the test process, before
+    the first pytester is made (a session fixture is set up before a test's own):
+
+    - scikit-learn (the reports' classical baseline): imported inside each run, it was imported
+      again by every one, ~1.5 s each; and a library with C extensions does not survive being
+      imported twice in one process (a half re-imported matplotlib broke with `'Figure' object
+      has no attribute 'items'` when the reports still used it);
+    - anyio (the openai SDK's transport): anyio 4.16 resolves `anyio.EndOfStream` lazily and
+      caches it on the package. With the package loaded outside (a Label Studio test) but its
+      exceptions module first inside a run, the run dropped that module, the asyncio backend
+      re-imported it later, and its EndOfStream was a second class that neither the SDK's
+      `except anyio.EndOfStream` nor anything else matched: a dropped connection in
+      test_openai.py's fault test ended as "unexpected EndOfStream", in full runs only.
+
+    Here and not at the top of this file: xdist's controller process imports conftest too,
+    before it starts the workers, and needs none of this (~3 s)."""
+    import anyio._backends._asyncio  # noqa: F401
+    import harness.api  # noqa: F401
+    import harness.report  # noqa: F401
+    import sklearn.feature_extraction.text  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.pipeline  # noqa: F401
+
+
 @pytest.fixture
-def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """pytest's own fixture, its runs without the unused plugins above."""
+def pytester(_loaded_outside_inner_runs: None, pytester: pytest.Pytester,
+             monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's own fixture: what its runs import loaded first, and without the unused plugins
+    above."""
     left_out = " ".join(f"-p no:{name}" for name in UNUSED_PLUGINS)
     monkeypatch.setenv("PYTEST_ADDOPTS", f"{os.environ.get('PYTEST_ADDOPTS', '')} {left_out}")
     return pytester
