@@ -11,7 +11,6 @@ pasted into template source, so a review containing `{{ price }}` stays literal 
 from __future__ import annotations
 
 import functools
-
 import hashlib
 import io
 import json
@@ -19,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
+from types import CodeType, TracebackType
 
 import jinja2
 from jinja2 import meta, nodes
@@ -81,10 +80,36 @@ def template_key(name: str) -> str:
     return "/".join(split_template_path(name))
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled template code shared by every environment `_environment` makes (they differ only
+    in their loader, so a source compiles to the same code in each): a renderer gets a fresh
+    environment, and the optimizer and the strategies build hundreds of renderers of the same
+    few templates, each compile a few ms. Keyed by Jinja's (name, file name) key and the
+    source's checksum; the oldest entries go past `size`."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._code: dict[tuple[str, str], CodeType] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        bucket.code = self._code.get((bucket.key, bucket.checksum))
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.code is None:
+            return
+        self._code[(bucket.key, bucket.checksum)] = bucket.code
+        while len(self._code) > self.size:
+            self._code.pop(next(iter(self._code)))
+
+
+_COMPILED = _CompiledTemplates()
+
+
 def _environment(prompt_dir: Path, overrides: Mapping[str, str] | None = None, *,
                  disk: bool = True) -> BoundedEnvironment:
     return BoundedEnvironment(
         loader=_Loader(prompt_dir, overrides, disk=disk),
+        bytecode_cache=_COMPILED,
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # prompts are not HTML
         keep_trailing_newline=False,

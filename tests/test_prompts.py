@@ -85,3 +85,16 @@ def test_template_variables_labels_task_and_example_id(tmp_path):
     assert system.content == ("Objective=States something verifiable.\n"
                               "Subjective=Expresses an opinion or feeling.\ndemo")
     assert user.content == "[e1] The box weighs 2 kg."
+
+
+def test_compiled_templates_are_shared_but_an_edit_is_compiled_again(tmp_path):
+    # Renderers share compiled template code (harness.prompts._COMPILED), keyed by the source:
+    # editing the parent a child extends, under the same name and path, renders the edit.
+    root = make_project(tmp_path, templates={"v2": CHILD})
+    before = _render(root, "v2")
+    assert _render(root, "v2") == before
+    parent = root / "prompts" / "demo" / "v1.jinja"
+    parent.write_text(parent.read_text().replace("Answer with one word.", "Reply in one word."))
+    after = _render(root, "v2")
+    assert after[0].content == before[0].content.replace("Answer with one word.", "Reply in one word.")
+    assert after[0] != before[0]
