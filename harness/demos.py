@@ -8,6 +8,7 @@ Dataset text never becomes template source, so a demonstration holding `{{ x }}`
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -113,23 +114,46 @@ def _shown(example: Example) -> dict[str, Any]:
     return {"id": example.id, "inputs": inputs, "label": example.label}
 
 
+class _KnnIndex:
+    """TF-IDF fitted on one pool's texts; the nearest pool entries of each queried text."""
+
+    def __init__(self, pool: tuple[str, ...]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self._matrix = self._vectorizer.fit_transform(pool)
+
+    @functools.lru_cache(maxsize=8192)
+    def nearest(self, text: str, k: int, skip: tuple[int, ...]) -> tuple[int, ...]:
+        """Positions of the `k` most similar pool entries to `text`, most similar first, leaving
+        out the positions in `skip`; ties go to the earlier entry, so the choice is
+        deterministic."""
+        scores = (self._matrix @ self._vectorizer.transform([text]).T).toarray().ravel()
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        return tuple([i for i in order if i not in skip][:k])
+
+
+@functools.lru_cache(maxsize=16)
+def _knn_index(pool: tuple[str, ...]) -> _KnnIndex:
+    """One index per pool for the process: every renderer of every optimizer candidate shares
+    the version's pool, and the same inputs are scored again for each candidate (a fit plus
+    ~2 ms of scikit-learn per input each time)."""
+    return _KnnIndex(pool)
+
+
 class DemoSelector:
-    """Picks the demonstrations for each input. kNN fits TF-IDF on the pool once; an input that
-    is itself in the pool (same id) never gets itself as a demonstration."""
+    """Picks the demonstrations for each input. kNN fits TF-IDF on the pool once per process
+    (`_knn_index`); an input that is itself in the pool (same id) never gets itself as a
+    demonstration."""
 
     def __init__(self, demos: Demonstrations | None) -> None:
         self.demos = demos
-        self._vectorizer: Any = None
-        self._matrix: Any = None
-        # render() asks once per block (system, user) for the same example: keep the last
-        # answer instead of transforming the input with TF-IDF again.
-        self._last: tuple[Example, list[dict[str, Any]]] | None = None
+        self._index: _KnnIndex | None = None
+        self._positions: dict[str, tuple[int, ...]] = {}  # pool id -> its places in the pool
         if demos is not None and demos.kind == "knn" and demos.examples:
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-            self._matrix = self._vectorizer.fit_transform(
-                [example_text(e) for e in demos.examples])
+            self._index = _knn_index(tuple(example_text(e) for e in demos.examples))
+            for i, e in enumerate(demos.examples):
+                self._positions[e.id] = (*self._positions.get(e.id, ()), i)
 
     def select(self, example: Example) -> list[dict[str, Any]]:
         demos = self.demos
@@ -137,17 +161,9 @@ class DemoSelector:
             return []
         if demos.kind == "fixed":
             return [_shown(e) for e in demos.examples if e.id != example.id]
-        if self._matrix is None:
+        if self._index is None:
             return []
-        if self._last is None or self._last[0] is not example:
-            self._last = (example, self._nearest(example, demos))
-        return list(self._last[1])
-
-    def _nearest(self, example: Example, demos: Demonstrations) -> list[dict[str, Any]]:
-        scores = (self._matrix @ self._vectorizer.transform([example_text(example)]).T)
-        scores = scores.toarray().ravel()
-        # Highest similarity first; ties broken by pool order so the choice is deterministic.
-        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-        chosen = [i for i in order if demos.examples[i].id != example.id][: demos.k]
+        chosen = self._index.nearest(example_text(example), demos.k,
+                                     self._positions.get(example.id, ()))
         # The most similar example goes last, nearest to the input.
         return [_shown(demos.examples[i]) for i in reversed(chosen)]

@@ -96,6 +96,12 @@ def test_knn_picks_similar_examples_and_never_the_input_itself():
     assert [d["id"] for d in chosen][-1] == "a"  # most similar last, nearest the input
     assert {d["id"] for d in chosen} == {"a", "c"}
     assert "a" not in [d["id"] for d in selector.select(pool[0])]
+    # Selectors of one pool share its fitted index (every optimizer candidate builds one); what
+    # they pick still follows their own k and input.
+    assert [d["id"] for d in DemoSelector(Demonstrations("knn", pool, 1)).select(
+        ex("q", "battery: how many hours", "Objective"))] == ["a"]
+    assert [d["id"] for d in DemoSelector(Demonstrations("knn", pool, 1)).select(pool[0])] == \
+        [d["id"] for d in selector.select(pool[0])][-1:]
 
 
 def test_sidecar_round_trip_and_errors(tmp_path):
