@@ -329,12 +329,13 @@ class Session:
             record = read_baseline(path)
         except UsageError as exc:  # an old or malformed baseline: the gate says so
             return {"baseline": GateResult((), skipped=f"invalid baseline: {exc}")}
+        shown = self.settings.shown(path)
         if record is None:
-            return {"baseline": GateResult((), skipped=f"no baseline at {self.settings.shown(path)}; record one "
-                                                       f"with --update-baseline")}
+            return {"baseline": GateResult((), skipped=f"no baseline at {shown}; record one with "
+                                                       f"--update-baseline")}
         mismatch = baseline_mismatch(record, result)
         if mismatch:
-            return {"baseline": GateResult((), skipped=f"{mismatch} ({self.settings.shown(path)}); not compared"),
+            return {"baseline": GateResult((), skipped=f"{mismatch} ({shown}); not compared"),
                     "baseline_record": record}
         inputs = {e.id: e.inputs for e in result.examples}
         gate = check_paired(record.run.outcomes, to_stored(result, metrics).outcomes,

@@ -95,8 +95,6 @@ class _CompiledTemplates(jinja2.BytecodeCache):
         bucket.code = self._code.get((bucket.key, bucket.checksum))
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        if bucket.code is None:
-            return
         self._code[(bucket.key, bucket.checksum)] = bucket.code
         while len(self._code) > self.size:
             self._code.pop(next(iter(self._code)))

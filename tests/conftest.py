@@ -27,13 +27,12 @@ def copy_task(root: Path, task: str = "subjectivity", rows: int = 24) -> Path:
     return root
 
 
-# pytest plugins that other packages install and no project under test uses. The outer run
-# leaves them out in pyproject's addopts; a pytester run reads its own project's (none), so
-# without this each one loaded them again, and because it drops what it imported and assertion
-# rewriting cannot cache under PYTHONDONTWRITEBYTECODE, it rewrote and compiled ~1,000 modules
-# of Faker, Hypothesis, typeguard, ... every time (~1.2 s per run).
-UNUSED_PLUGINS = ("faker", "requests_mock", "typeguard", "anyio", "platformdirs",
-                  "hypothesispytest")
+# A pytester run reads the addopts of its own project (none), not pyproject's, so it loaded the
+# plugins the outer run leaves out there (`-p no:faker` ...) again; and because it drops what it
+# imported and assertion rewriting cannot cache under PYTHONDONTWRITEBYTECODE, it rewrote and
+# compiled ~1,000 modules of Faker, Hypothesis, typeguard, ... every time (~1.2 s per run). Its
+# runs get the outer run's `-p no:` list, and Hypothesis's plugin too (no inner project fuzzes).
+INNER_ONLY_UNUSED = ("hypothesispytest",)
 
 
 @pytest.fixture(scope="session")
@@ -65,11 +64,15 @@ def _loaded_outside_inner_runs() -> None:
 
 @pytest.fixture
 def pytester(_loaded_outside_inner_runs: None, pytester: pytest.Pytester,
-             monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """pytest's own fixture: what its runs import loaded first, and without the unused plugins
-    above."""
-    left_out = " ".join(f"-p no:{name}" for name in UNUSED_PLUGINS)
-    monkeypatch.setenv("PYTEST_ADDOPTS", f"{os.environ.get('PYTEST_ADDOPTS', '')} {left_out}")
+             monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> pytest.Pytester:
+    """pytest's own fixture: what its runs import loaded first, and without the plugins the
+    outer run leaves out (above)."""
+    addopts = request.config.getini("addopts")
+    left_out = [f"-p {value}" for option, value in zip(addopts, addopts[1:])
+                if option == "-p" and value.startswith("no:")]
+    left_out += [f"-p no:{name}" for name in INNER_ONLY_UNUSED]
+    monkeypatch.setenv("PYTEST_ADDOPTS",
+                       " ".join([os.environ.get("PYTEST_ADDOPTS", ""), *left_out]).strip())
     return pytester
 
 

@@ -176,16 +176,15 @@ def _write(args: argparse.Namespace, session, task, pulled) -> int:
     for line in pulled.summary():
         print(line)
     target = args.into or task.dataset
+    shown = session.settings.shown(target)
     outcome = harness.labelstudio.write_pulled(
-        pulled, task, target, shown=session.settings.shown(target), write=args.write,
-        drop_missing=args.drop_missing)
+        pulled, task, target, shown=shown, write=args.write, drop_missing=args.drop_missing)
     for line in outcome.lines:
         print(line)
     if outcome.conflicts:  # a label reviewed on other inputs is never applied
         print(f"harness: {outcome.conflicts} reviewed label(s) not applied: the reviewed inputs "
               f"differ from the fixture rows (listed above)", file=sys.stderr)
     if outcome.pending:
-        shown = session.settings.shown(target)
         print(f"not written: re-run with --write to update {shown}, or --into NEW.jsonl for a "
               f"new file", file=sys.stderr)
     if outcome.pending or outcome.conflicts:
