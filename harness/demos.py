@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -114,23 +115,38 @@ def _shown(example: Example) -> dict[str, Any]:
     return {"id": example.id, "inputs": inputs, "label": example.label}
 
 
-class _KnnIndex:
-    """TF-IDF fitted on one pool's texts; the nearest pool entries of each queried text."""
+_WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 
-    def __init__(self, pool: tuple[str, ...]) -> None:
+
+class _KnnIndex:
+    """TF-IDF fitted on one pool's texts; the nearest pool entries of each queried text,
+    remembered for the last `remembered` queries of this index."""
+
+    def __init__(self, pool: tuple[str, ...], remembered: int = 8192) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        # Word 1-2-grams (scikit-learn's tokens: two or more word characters); a pool without
+        # one word (emoji, single characters) would leave an empty vocabulary: characters then.
+        unit = "word" if any(_WORD.search(text) for text in pool) else "char"
+        self._vectorizer = TfidfVectorizer(analyzer=unit, ngram_range=(1, 2), sublinear_tf=True)
         self._matrix = self._vectorizer.fit_transform(pool)
+        # Per index, not on the class: a class-wide cache would keep evicted indexes alive.
+        self.nearest = functools.lru_cache(maxsize=remembered)(self._nearest)
 
-    @functools.lru_cache(maxsize=8192)
-    def nearest(self, text: str, k: int, skip: tuple[int, ...]) -> tuple[int, ...]:
+    def _nearest(self, text: str, k: int, skip: tuple[int, ...]) -> tuple[int, ...]:
         """Positions of the `k` most similar pool entries to `text`, most similar first, leaving
-        out the positions in `skip`; ties go to the earlier entry, so the choice is
-        deterministic."""
+        out the positions in `skip`; ties go to the earlier entry (a stable sort), so the choice
+        is deterministic."""
+        import numpy as np
+
         scores = (self._matrix @ self._vectorizer.transform([text]).T).toarray().ravel()
-        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-        return tuple([i for i in order if i not in skip][:k])
+        chosen: list[int] = []
+        for i in np.argsort(-scores, kind="stable"):
+            if len(chosen) == k:
+                break
+            if int(i) not in skip:
+                chosen.append(int(i))
+        return tuple(chosen)
 
 
 @functools.lru_cache(maxsize=16)

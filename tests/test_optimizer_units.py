@@ -104,6 +104,14 @@ def test_knn_picks_similar_examples_and_never_the_input_itself():
         [d["id"] for d in selector.select(pool[0])][-1:]
 
 
+def test_knn_on_texts_without_words_compares_characters():
+    # Emoji or one-character inputs give scikit-learn's word tokenizer nothing (it raised "empty
+    # vocabulary", a traceback from `harness eval --strategy few-shot:knn:K`).
+    pool = (ex("a", "😀", "happy"), ex("b", "😢", "sad"), ex("c", "😂", "happy"), ex("d", "😢!", "sad"))
+    chosen = DemoSelector(Demonstrations("knn", pool, 2)).select(ex("q", "😢", "sad"))
+    assert [d["id"] for d in chosen] == ["d", "b"]  # the two crying faces, the exact one last
+
+
 def test_sidecar_round_trip_and_errors(tmp_path):
     path = tmp_path / "v3.demos.json"
     demos = Demonstrations("knn", (ex("a", HOSTILE, "Objective"),), 3)
