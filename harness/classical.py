@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.demos import example_text
 from harness.errors import UsageError
 from harness.records import Example
 
@@ -24,11 +25,6 @@ class ClassicalResult:
     predictions: tuple[str, ...]  # one per evaluated example, in order
     distributions: tuple[dict[str, float], ...]  # label -> probability, per example
     n_train: int
-
-
-def example_text(example: Example) -> str:
-    """All input fields joined, in their declared order (a ticket's subject and body)."""
-    return "\n".join(str(v) for v in example.inputs.values())
 
 
 def tfidf_logreg(train: Sequence[Example], evaluate_on: Sequence[Example],
