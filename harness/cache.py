@@ -31,6 +31,7 @@ class Cache:
         self.directory = directory
         self.mode = mode
         self.corrupt = 0  # entries found unreadable and ignored
+        self._prepared = False  # CACHEDIR.TAG and .gitignore are in place (checked once)
 
     @property
     def reads(self) -> bool:
@@ -88,7 +89,6 @@ class Cache:
             return
         path = self._path(key)
         self._prepare()
-        path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"raw": output.raw, "distribution": output.distribution,
                  "usage": asdict(output.usage), "meta": dict(meta or {})}
         if output.samples:  # reasoning requests only: other entries keep their old shape
@@ -97,11 +97,13 @@ class Cache:
         atomic_write_text(path, json.dumps(entry, ensure_ascii=False))
 
     def _prepare(self) -> None:
-        if (self.directory / "CACHEDIR.TAG").exists():
+        if self._prepared or (self.directory / "CACHEDIR.TAG").exists():
+            self._prepared = True
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "CACHEDIR.TAG").write_text(_TAG, encoding="utf-8")
         (self.directory / ".gitignore").write_text("# created by harness\n*\n", encoding="utf-8")
+        self._prepared = True
 
     def _entries(self) -> list[Path]:
         return sorted(self.directory.glob("??/*.json")) if self.directory.is_dir() else []

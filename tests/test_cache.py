@@ -157,6 +157,8 @@ def test_cache_entries_are_plain_json(tmp_path):
     data = json.loads((directory / key[:2] / f"{key}.json").read_text(encoding="utf-8"))
     assert data == {"raw": "Objective", "distribution": {"Objective": 0.9, "Subjective": 0.1},
                     "usage": {"prompt_tokens": 12, "completion_tokens": 1}, "meta": {}}
-    assert not list(directory.rglob(".tmp-*"))  # no temp files left behind
+    # Nothing but the entry and the cache's own two files: no temp file left behind.
+    assert sorted(p.name for p in directory.rglob("*") if p.is_file()) == \
+        sorted([f"{key}.json", "CACHEDIR.TAG", ".gitignore"])
     assert Cache(directory).clear() == 1
     assert Cache(directory).get(key) is None

@@ -174,7 +174,8 @@ def test_cache_is_safe_with_concurrent_writer_processes(tmp_path):
     from harness.cache import Cache
     stats = Cache(tmp_path).stats()
     assert stats["entries"] == 60 and stats["corrupt"] == 0
-    assert not list(tmp_path.rglob(".tmp-*"))
+    from harness.fsutil import is_temp_name
+    assert [p.name for p in tmp_path.rglob("*") if is_temp_name(p.name)] == []
 
 
 def test_cache_key_covers_base_url_model_and_sample_never_timeouts():
