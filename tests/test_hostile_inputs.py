@@ -16,6 +16,7 @@ from harness.datasets import load_fixture, read_jsonl_rows, representative
 from harness.demos import read_sidecar
 from harness.errors import (DatasetError, HarnessWarning, TemplateError, UsageError,
                             strict_warnings)
+from harness.inputs import safeyaml
 from harness.labelstudio.annotations import read_export
 from harness.prompts import Renderer, load_version
 from harness.records import Example, RunSpec
@@ -135,6 +136,22 @@ def test_unknown_keys_mixing_int_and_str_warn_each(tmp_path):
     messages = [str(w.message) for w in caught]
     assert any("task.yaml:5: unknown key '1'" in m for m in messages)
     assert any("task.yaml:6: unknown key 'critcal'" in m for m in messages)
+
+
+def test_a_task_yaml_read_again_warns_again_and_an_edit_is_seen(tmp_path):
+    """safeyaml parses each text once per process; what a load returns is the caller's own, every
+    load still checks and warns, and an edited file is parsed anew."""
+    root = make_project(tmp_path, task_yaml=HEAD + "critcal: y\n")
+    for _ in range(2):
+        with pytest.warns(HarnessWarning, match="unknown key 'critcal'"):
+            task = load_task(root, "demo")
+    document = safeyaml.load(root / "prompts" / "demo" / "task.yaml")
+    document.data["labels"]["Objective"] = "changed by a caller"
+    assert safeyaml.load(root / "prompts" / "demo" / "task.yaml").data["labels"]["Objective"] \
+        == "facts"
+    (root / "prompts" / "demo" / "task.yaml").write_text(
+        HEAD.replace("facts", "measurable facts"), encoding="utf-8")
+    assert load_task(root, "demo").labels != task.labels
 
 
 @pytest.mark.parametrize("text,line", [

@@ -5,6 +5,8 @@ longer than MAX_INT_DIGITS digits. Every problem names its line."""
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,16 @@ class _Loader(yaml.SafeLoader):
 def load(path: Path, what: str = "the file") -> Document:
     raw = read_limited(path, MAX_BYTES, what)
     text = decode_utf8(raw, strip_bom=False)  # the YAML reader handles a BOM itself
+    document = _parsed(text)
+    # The cached document is shared: callers get their own copy of the data (nodes are read only).
+    return Document(copy.deepcopy(document.data), document.node)
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str) -> Document:
+    """PyYAML's pure-Python parser takes ~5 ms for a task.yaml, and a process (a test suite, a
+    matrix of versions) reads the same text many times: parsed once per text. A refused text
+    raises each time (exceptions are not cached)."""
     try:
         loader = _Loader(text)
     except yaml.reader.ReaderError as exc:
