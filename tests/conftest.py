@@ -3,6 +3,7 @@ real llama.cpp server with a fault proxy, and a real Label Studio server."""
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -27,12 +28,20 @@ def copy_task(root: Path, task: str = "subjectivity", rows: int = 24) -> Path:
     return root
 
 
-# A pytester run reads the addopts of its own project (none), not pyproject's, so it loaded the
-# plugins the outer run leaves out there (`-p no:faker` ...) again; and because it drops what it
-# imported and assertion rewriting cannot cache under PYTHONDONTWRITEBYTECODE, it rewrote and
-# compiled ~1,000 modules of Faker, Hypothesis, typeguard, ... every time (~1.2 s per run). Its
-# runs get the outer run's `-p no:` list, and Hypothesis's plugin too (no inner project fuzzes).
-INNER_ONLY_UNUSED = ("hypothesispytest",)
+# A pytester run is a user's project: it loads plugins by their entry points, as pip installed
+# them, and so it also loaded the ones in this venv that no test here uses (label-studio-sdk's
+# dependencies bring Faker, requests-mock, typeguard, ...). Because pytester drops what each run
+# imported and assertion rewriting cannot cache under PYTHONDONTWRITEBYTECODE, every run re-parsed
+# and recompiled ~1,000 of their modules (~1.2 s a run). Its runs block every installed plugin
+# but the ones inner projects use (tests/test_xdist.py runs `pytest -n 2`).
+INNER_RUNS_USE = ("harness", "xdist", "xdist.looponfail")
+
+
+@functools.lru_cache(maxsize=1)
+def _unused_entry_point_plugins() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted({ep.name for ep in entry_points(group="pytest11")} - set(INNER_RUNS_USE))
 
 
 @pytest.fixture(scope="session")
@@ -64,13 +73,10 @@ def _loaded_outside_inner_runs() -> None:
 
 @pytest.fixture
 def pytester(_loaded_outside_inner_runs: None, pytester: pytest.Pytester,
-             monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> pytest.Pytester:
-    """pytest's own fixture: what its runs import loaded first, and without the plugins the
-    outer run leaves out (above)."""
-    addopts = request.config.getini("addopts")
-    left_out = [f"-p {value}" for option, value in zip(addopts, addopts[1:])
-                if option == "-p" and value.startswith("no:")]
-    left_out += [f"-p no:{name}" for name in INNER_ONLY_UNUSED]
+             monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's own fixture: what its runs import loaded first, and without the installed
+    plugins they do not use (above)."""
+    left_out = [f"-p no:{name}" for name in _unused_entry_point_plugins()]
     monkeypatch.setenv("PYTEST_ADDOPTS",
                        " ".join([os.environ.get("PYTEST_ADDOPTS", ""), *left_out]).strip())
     return pytester

@@ -54,7 +54,7 @@ def _optimize(root: str, log: str, args: list[str]) -> None:
     for name in [k for k in os.environ if k.startswith("HARNESS_")]:
         del os.environ[name]
     fake = Logged(demos_fix, ["Objective Subjective Objective Subjective."])
-    fake.log, fake.latency_s = log, 0.004
+    fake.log, fake.latency_s = log, 0.001
     Session.backend = lambda self, model=None: fake
     with open(log + ".out", "w", encoding="utf-8") as out, \
             open(log + ".err", "w", encoding="utf-8") as err:
