@@ -138,6 +138,13 @@ def test_backend_identity_has_base_url_and_model_never_the_key(monkeypatch):
     assert redact_url("https://api.openai.com/v1") == "https://api.openai.com/v1"
 
 
+def test_a_missing_sdk_is_refused_when_the_backend_is_made(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "openai", None)  # as if not installed: find_spec is None
+    with pytest.raises(BackendError, match=r"needs the `openai` package: pip install"):
+        get_backend("openai:x", BackendOptions(base_url="http://127.0.0.1:1/v1"))
+
+
 def test_backend_needs_a_key_for_openai_and_a_model_name(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
