@@ -80,24 +80,3 @@ def test_matrix_page_escapes_a_hostile_strategy_note(matrix_project, capsys):
                                                        "cost_usd", 0.55, "tfidf"))
     html = page.read_text()
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
-
-
-@pytest.mark.xdist_group("chromium")
-def test_matrix_page_in_headless_chromium(browser, matrix_project, capsys, tmp_path):
-    from tests.test_report_browser import chart_boxes, open_page, screenshot
-
-    root, (cheap, _), (dear, _) = matrix_project
-    assert run_matrix(root, cheap, dear) == 0
-    page = root / re.search(r"page: (\S+)", capsys.readouterr().out).group(1)
-    dom, messages = open_page(browser, page)
-    assert messages == []
-    for section in ('id="cells"', 'id="classical"', 'id="pareto-image"'):
-        assert section in dom, section
-    assert dom.count("<tr class=\"front\"") >= 1 and dom.count("data-strategy=") == 6
-    (width, height), = chart_boxes(browser, page, tmp_path).values()
-    assert 400 < width <= 722 and height > 200
-    shot = screenshot(browser, page.as_uri(), tmp_path / "matrix.png", width=1200, height=1400)
-    assert shot.stat().st_size > 10_000
-    # Every cell's run report link resolves.
-    for link in re.findall(r'href="([^"]+/index.html)"', dom):
-        assert (page.parent / link).resolve().is_file(), link

@@ -112,7 +112,7 @@ def reference(tmp_path_factory, forkserver) -> tuple[int, dict[str, str], list[s
     return _calls(log), written, _summary(stdout)
 
 
-@pytest.mark.xdist_group("optimizer-kill")  # one forkserver and one reference run under -n N
+@pytest.mark.xdist_group("optimizer-kill")  # one forkserver and reference run: --dist loadgroup
 @pytest.mark.parametrize("share", [0.2, 0.7])
 def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_path, reference,
                                                                     forkserver):

@@ -16,9 +16,11 @@ import pytest
 from harness.report import write_comparison, write_index
 from tests.browser import CHROMIUM, SKIP_REASON, Browser
 from tests.report_helpers import synthetic_result, train_examples, write_synthetic_report
+from tests.test_matrix import matrix_project, run_matrix  # noqa: F401 - the fixture
 
-# One worker under `pytest -n N` runs them all: one Chromium start and one `reports` fixture
-# (two 300-example runs), not one per worker.
+# Every test that needs Chromium is in this module (the matrix page's too), so one worker runs
+# them all: one Chromium start and one `reports` fixture (two 300-example runs). xdist's default
+# `load` hands each worker contiguous runs of tests; `--dist loadgroup` makes it certain.
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON),
               pytest.mark.xdist_group("chromium")]
 
@@ -129,3 +131,21 @@ def test_a_confusion_cell_link_shows_exactly_that_cells_examples(browser, report
                          r'[^>]*?(hidden="")?>', dom)
     shown = {(e, p) for e, p, hidden in visible if not hidden}
     assert shown == {("Objective", "Subjective")}
+
+
+def test_matrix_page_in_headless_chromium(browser, matrix_project, capsys, tmp_path):
+    root, (cheap, _), (dear, _) = matrix_project
+    assert run_matrix(root, cheap, dear) == 0
+    page = root / re.search(r"page: (\S+)", capsys.readouterr().out).group(1)
+    dom, messages = open_page(browser, page)
+    assert messages == []
+    for section in ('id="cells"', 'id="classical"', 'id="pareto-image"'):
+        assert section in dom, section
+    assert dom.count("<tr class=\"front\"") >= 1 and dom.count("data-strategy=") == 6
+    (width, height), = chart_boxes(browser, page, tmp_path).values()
+    assert 400 < width <= 722 and height > 200
+    shot = screenshot(browser, page.as_uri(), tmp_path / "matrix.png", width=1200, height=1400)
+    assert shot.stat().st_size > 10_000
+    # Every cell's run report link resolves.
+    for link in re.findall(r'href="([^"]+/index.html)"', dom):
+        assert (page.parent / link).resolve().is_file(), link
