@@ -269,6 +269,13 @@ def _parsed(source: str, name: str) -> nodes.Template:
     return _environment(Path("."), disk=False).parse(source, name=name)
 
 
+@functools.lru_cache(maxsize=1024)
+def _undeclared(source: str, name: str) -> frozenset[str]:
+    """The variables a template reads (Jinja finds them by running its code generator over the
+    tree: the costliest step of building a renderer, so once per source)."""
+    return frozenset(meta.find_undeclared_variables(_parsed(source, name)))
+
+
 def _parse(env: BoundedEnvironment, source: str, name: str) -> nodes.Template:
     try:
         return _parsed(source, name)
@@ -319,7 +326,7 @@ class Renderer:
         allowed = set(self.task.input_fields) | set(TEMPLATE_VARIABLES)
         for name, source in _chain(self._env, self.version.path.name):
             ast = _parse(self._env, source, name)
-            for variable in sorted(meta.find_undeclared_variables(ast) - allowed):
+            for variable in sorted(_undeclared(source, name) - allowed):
                 line = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == variable),
                             None)
                 raise TemplateError(
@@ -341,7 +348,8 @@ class Renderer:
         """The variables the version's templates read (e.g. whether it shows `demonstrations`)."""
         found: set[str] = set()
         for name, source in _chain(self._env, self.version.path.name):
-            found |= meta.find_undeclared_variables(_parse(self._env, source, name))
+            _parse(self._env, source, name)  # a syntax error names the template and line
+            found |= _undeclared(source, name)
         return frozenset(found)
 
     def blocks(self) -> frozenset[str]:

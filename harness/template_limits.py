@@ -149,6 +149,7 @@ def _check_call(name: str, target: Any, args: tuple, kwargs: dict) -> None:
         _check_percent(target, args)
 
 
+@functools.lru_cache(maxsize=512)  # one wrapper per filter for the process, not per environment
 def _bounded_filter(name: str, func: Any) -> Any:
     offset = 1 if _PassArg.from_obj(func) is not None else 0
 

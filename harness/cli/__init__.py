@@ -9,6 +9,7 @@ results are partial; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from harness.cli._common import EXIT_USAGE
 COMMANDS = (evaluate, matrix, ci, report, optimize, cache, ls, label)
 
 
+@functools.lru_cache(maxsize=1)  # built once per process (~10 ms); parsing leaves it unchanged
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
