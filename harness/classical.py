@@ -42,14 +42,14 @@ def tfidf_logreg(train: Sequence[Example], evaluate_on: Sequence[Example],
 @functools.lru_cache(maxsize=16)
 def _fitted(train: tuple[tuple[str, str], ...], texts: tuple[str, ...], labels: tuple[str, ...],
             seed: int) -> ClassicalResult:
+    seen = sorted({label for _, label in train})
+    if len(seen) < 2:  # said before paying for scikit-learn's import
+        raise UsageError(f"TF-IDF baseline needs at least two labels in the train split; "
+                         f"got {len(train)} examples with labels {seen}")
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    seen = sorted({label for _, label in train})
-    if len(seen) < 2:
-        raise UsageError(f"TF-IDF baseline needs at least two labels in the train split; "
-                         f"got {len(train)} examples with labels {seen}")
     model = make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
         LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed))
