@@ -97,12 +97,13 @@ class Cache:
         atomic_write_text(path, json.dumps(entry, ensure_ascii=False))
 
     def _prepare(self) -> None:
-        if self._prepared or (self.directory / "CACHEDIR.TAG").exists():
-            self._prepared = True
+        if self._prepared:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "CACHEDIR.TAG").write_text(_TAG, encoding="utf-8")
-        (self.directory / ".gitignore").write_text("# created by harness\n*\n", encoding="utf-8")
+        if not (self.directory / "CACHEDIR.TAG").exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / "CACHEDIR.TAG").write_text(_TAG, encoding="utf-8")
+            (self.directory / ".gitignore").write_text("# created by harness\n*\n",
+                                                       encoding="utf-8")
         self._prepared = True
 
     def _entries(self) -> list[Path]:

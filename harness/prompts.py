@@ -315,6 +315,8 @@ class Renderer:
                                  disk=version.sources is None)
         self._demos = DemoSelector(version.demonstrations)
         self._template = _compile(self._env, version.path.name)
+        # [(template name, source)] up the {% extends %} chain: read once, used three times.
+        self._chain = _chain(self._env, version.path.name)
         self._check_variables()
         self._blocks = self._block_stacks()
         if "user" not in self._blocks:
@@ -324,11 +326,10 @@ class Renderer:
     def _check_variables(self) -> None:
         """Fail before any model call on a variable no example will ever provide."""
         allowed = set(self.task.input_fields) | set(TEMPLATE_VARIABLES)
-        for name, source in _chain(self._env, self.version.path.name):
-            ast = _parse(self._env, source, name)
+        for name, source in self._chain:
             for variable in sorted(_undeclared(source, name) - allowed):
-                line = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == variable),
-                            None)
+                line = next((n.lineno for n in _parsed(source, name).find_all(nodes.Name)
+                             if n.name == variable), None)
                 raise TemplateError(
                     f"{_where(self._env, name, line)}: undefined variable {variable!r}; templates "
                     f"get the input fields ({', '.join(self.task.input_fields)}) plus labels, "
@@ -338,7 +339,7 @@ class Renderer:
         # Mirror what Jinja does while rendering a child: the child's blocks first, then each
         # parent's, so `super()` resolves; rendering a block alone then behaves as in a full render.
         stacks: dict[str, list] = {}
-        for name, _ in _chain(self._env, self.version.path.name):
+        for name, _ in self._chain:
             template = _compile(self._env, name)
             for block, func in template.blocks.items():
                 stacks.setdefault(block, []).append(func)
@@ -347,8 +348,7 @@ class Renderer:
     def variables(self) -> frozenset[str]:
         """The variables the version's templates read (e.g. whether it shows `demonstrations`)."""
         found: set[str] = set()
-        for name, source in _chain(self._env, self.version.path.name):
-            _parse(self._env, source, name)  # a syntax error names the template and line
+        for name, source in self._chain:  # each parsed by _chain: no syntax error left
             found |= _undeclared(source, name)
         return frozenset(found)
 
