@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from harness import Evaluation, Session, Settings
 
 _STATE = pytest.StashKey["_HarnessState"]()
+_GROUPS_KEY = "harness_loadgroup"  # in xdist's workerinput: the controller schedules by group
 
 # (namespaced option, short alias, argparse attributes). The namespaced names are always there
 # and cannot clash with another plugin; the short alias (what the README shows) is added after
@@ -170,8 +171,22 @@ def _version_of(item: pytest.Item) -> tuple[str, str] | None:
     return (task, version) if task and isinstance(version, str) else None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks on the workers
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist's controller, per worker: a worker parses the command line again (`-n 2` names no
+    `--dist`), so it would not know that the controller now schedules by group."""
+    node.workerinput[_GROUPS_KEY] = node.config.getoption("dist") == "loadgroup"
+
+
+@pytest.hookimpl(wrapper=True)  # the first part before xdist reads the marks on the workers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
+    _select_and_group(config, items)
+    yield
+    if getattr(config, "workerinput", {}).get(_GROUPS_KEY):
+        _name_groups(config, items)
+
+
+def _select_and_group(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash.get(_STATE, None)
     changes = state.changes() if state is not None else None
     if changes is not None:
@@ -188,12 +203,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
             state.deselected += len(dropped)
-    if not config.pluginmanager.hasplugin("xdist"):
+    if not hasattr(config, "workerinput"):
+        # Only an xdist worker's marks are read (the controller collects nothing). Not
+        # hasplugin("xdist"): loaded through `-p xdist.plugin` or a conftest, that is its name.
         return
     for item in items:
         key = _version_of(item)
         if key is not None:
             item.add_marker(pytest.mark.xdist_group(f"harness-{key[0]}-{key[1]}"))
+
+
+def _name_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a worker of a `loadgroup` run: the controller reads a test's group from the end of its
+    node id (`...[v1]@harness-task-v1`), which xdist writes only when the worker itself was given
+    `--dist loadgroup`, and only into pytest's pre-9.2 node id attribute (pytest-xdist issue
+    #1386; 3.8.0 with pytest 9.2 groups nothing). Every test with an `xdist_group` mark whose id
+    does not end with its group gets it here; if this pytest keeps node ids where neither write
+    reaches, a warning says so instead of letting each worker evaluate the same versions."""
+    lost = 0
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if not names or item.nodeid.endswith(suffix):
+            continue
+        nodeid = item.nodeid + suffix
+        structured = getattr(item, "_id", None)  # pytest >= 9.2: a NodeId with .parse()
+        if structured is not None and hasattr(type(structured), "parse"):
+            item._id = type(structured).parse(nodeid)
+        else:
+            item._nodeid = nodeid
+        lost += item.nodeid != nodeid
+    if lost:
+        config.issue_config_time_warning(pytest.PytestWarning(
+            f"harness: could not group {lost} test(s) by xdist_group on this pytest: xdist may "
+            "split a prompt version over workers, each evaluating it; run evals without -n"),
+            stacklevel=2)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

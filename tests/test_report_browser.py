@@ -18,10 +18,10 @@ from tests.browser import CHROMIUM, SKIP_REASON, Browser
 from tests.report_helpers import synthetic_result, train_examples, write_synthetic_report
 from tests.test_matrix import matrix_project, run_matrix  # noqa: F401 - the fixture
 
-# Every test that needs Chromium is in this module (the matrix page's too). Under
-# `pytest -n N --dist loadgroup` one worker runs them all: one Chromium start and one `reports`
-# fixture (two 300-example runs). xdist's default `load` hands out runs of consecutive tests and
-# may still split the module between workers.
+# Every test that needs Chromium is in this module (the matrix page's too). Under `pytest -n N`
+# one worker runs them all: one Chromium start and one `reports` fixture (two 300-example runs).
+# The harness plugin makes `-n N` schedule by `xdist_group` (tests/test_xdist_groups.py); until
+# session 10 it did not, and xdist split this module between the workers.
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON),
               pytest.mark.xdist_group("chromium")]
 

@@ -8,6 +8,7 @@ same metrics, the baselines they wrote gate the serial run."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -31,14 +32,24 @@ def _main_metrics(report_root):
 
 def test_xdist_run_equals_the_serial_run_with_one_set_of_reports(pytester):
     pytester.plugins = []
-    copy_task(pytester.path, rows=40)
+    # All rows: with their 8 critical cases each version has 10 tests. With 40 rows (2 tests per
+    # version) xdist happened to pair them up, and this test passed while the groups were lost
+    # (tests/test_xdist_groups.py says how).
+    copy_task(pytester.path, rows=340)
     pytester.makepyfile(test_gate=EVAL)
 
-    parallel = pytester.runpytest_subprocess("-n", "2", *ARGS, "--update-baseline")
+    parallel = pytester.runpytest_subprocess("-n", "2", "-v", *ARGS, "--update-baseline")
     out = parallel.stdout.str()
     assert parallel.ret == 0, out
+    workers: dict[str, set[str]] = {}
+    for worker, version in re.findall(r"^\[(gw\d)\] .*?\[subjectivity/(v\d+)[\]/]", out, re.M):
+        workers.setdefault(version, set()).add(worker)
+    assert sorted(workers) == ["v1", "v2"] and all(len(w) == 1 for w in workers.values()), \
+        workers
     # One run folder per version, not one per worker; the controller's summary lists both.
-    assert set(_main_metrics(pytester.path / "reports")) == {"v1", "v2"}
+    folders = sorted(json.loads(p.read_text())["spec"]["version"]
+                     for p in (pytester.path / "reports").glob("*/metrics.json"))
+    assert folders == ["v1", "v2"], folders
     parallel.stdout.fnmatch_lines(["*harness: prompt evaluations*", "subjectivity/v1 * 8 *",
                                    "subjectivity/v2 * 8 *",
                                    "*comparison: *compare*subjectivity-v1-v2-*.html",
