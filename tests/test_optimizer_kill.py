@@ -5,25 +5,32 @@ uninterrupted run with the same seed ends.
 The process really is killed (SIGKILL, at whatever line it is on); the model is the fake of
 tests/test_optimizer_loop.py (a test double, tests/fake_backend.py), so the kill can land at many
 points of a run that takes a second. Each `harness optimize` runs in its own process, forked from
-a multiprocessing forkserver that imported the library once (a fresh interpreter per run spent
-~3 s of each run importing scikit-learn); the forkserver is single-threaded, so the children
-inherit no lock held by a pytest thread. Each call the fake is asked is appended to a log file
+the test process once it has imported the library and scikit-learn (a fresh interpreter spent ~3 s
+of each run importing them; a forkserver, used until session 10, paid that once per worker: 3.3 s
+of the module's 5 s). Forking a process with threads is safe here: the only other threads are
+execnet's I/O thread under xdist and OpenBLAS's pool (which re-creates itself after a fork; tqdm's
+monitor is stopped while these tests fork), the child touches nothing they own, writes to files of its own and leaves through os._exit (no
+atexit, no finalizers); a test that left a Python thread running is refused below, as that
+thread could hold a lock the child needs. Each call the fake is asked is appended to a log file
 before it is answered: the logs count the calls each process made. The Ctrl-C and in-process
 variants are in tests/test_optimizer_loop.py.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing
 import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from tqdm import tqdm
 
 from harness.cache import Cache
 from tests.test_optimizer_loop import Fake, demos_fix, project
@@ -66,13 +73,26 @@ def _optimize(root: str, log: str, args: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def forkserver():
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
-    return context
+def fork():
+    for name in PRELOAD:  # once, before the first fork: the children share them
+        importlib.import_module(name)
+    # tqdm's monitor thread (started by any earlier progress bar in this process) takes tqdm's
+    # lock every 10 s; a fork at that moment would leave it locked in the child. None while
+    # these tests fork; tqdm starts a new one at the next bar.
+    interval, tqdm.monitor_interval = tqdm.monitor_interval, 0
+    if tqdm.monitor is not None:
+        tqdm.monitor.exit()
+        tqdm.monitor = None
+    yield multiprocessing.get_context("fork")
+    tqdm.monitor_interval = interval
 
 
 def _start(context, root: Path, log: Path, args: list[str]):
+    for thread in threading.enumerate():  # an earlier test's pool or server winding down
+        if thread is not threading.main_thread():
+            thread.join(timeout=5)
+    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    assert not others, f"a thread left running by an earlier test could deadlock a fork: {others}"
     process = context.Process(target=_optimize, args=(str(root), str(log), args))
     process.start()
     return process
@@ -103,23 +123,25 @@ def _summary(stdout: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, forkserver) -> tuple[int, dict[str, str], list[str]]:
+def reference(tmp_path_factory, fork) -> tuple[int, dict[str, str], list[str]]:
     root = project(tmp_path_factory.mktemp("reference"))
     log = root / "calls.log"
-    stdout = _run(forkserver, root, log, START)
+    stdout = _run(fork, root, log, START)
     written = _written(root)
     assert "v2.jinja" in written  # the fake's rule makes the demonstrations a real gain
     return _calls(log), written, _summary(stdout)
 
 
-@pytest.mark.xdist_group("optimizer-kill")  # one forkserver and reference run: --dist loadgroup
+@pytest.mark.xdist_group("optimizer-kill")  # one worker, one reference run under -n N
+# Python 3.12+ warns at every fork of a process with more than one OS thread (see the docstring).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize("share", [0.2, 0.7])
 def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_path, reference,
-                                                                    forkserver):
+                                                                    fork):
     reference_calls, reference_written, reference_summary = reference
     root = project(tmp_path)
     killed_log, resumed_log = root / "killed.log", root / "resumed.log"
-    process = _start(forkserver, root, killed_log, START)
+    process = _start(fork, root, killed_log, START)
     deadline = time.monotonic() + 120
     while _calls(killed_log) < share * reference_calls:
         assert process.is_alive(), Path(f"{killed_log}.err").read_text(encoding="utf-8")
@@ -138,7 +160,7 @@ def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_
     assert checkpoint["status"] == "running"
     assert _written(root) == {}  # no new version from a run that did not finish
 
-    stdout = _run(forkserver, root, resumed_log, RESUME)
+    stdout = _run(fork, root, resumed_log, RESUME)
     # No finished call asked again: at most the one in flight at the kill (asked, not cached).
     repeated = killed_calls + _calls(resumed_log) - reference_calls
     assert repeated in (0, 1)

@@ -1,0 +1,64 @@
+"""Benchmark: the fast suite (`-m "not model and not server and not labelstudio"`) under
+`pytest -n 2`, for one or more source trees, interleaved so each round shares the machine's state.
+
+    python bench/bench_fast_suite.py [--rounds 4] [--tree /path/to/other/checkout ...]
+
+The current checkout is always measured; each `--tree` (a `git worktree add` of an older commit)
+runs with `PYTHONPATH=<tree>` and this interpreter, so only the source differs. Before every run
+pytest's temp root is removed (pytest deletes its 4th-oldest run folder at start, a cost a fresh
+machine does not pay). Prints one line per run: wall time, CPU time of the whole process tree,
+the 1-minute load average before the run, and the pass count pytest reported. The machine is
+shared: read ratios within a round, not absolute times across rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+MARKS = "not model and not server and not labelstudio"
+
+
+def run_once(tree: Path) -> tuple[float, float, str]:
+    shutil.rmtree(Path(tempfile.gettempdir()) / f"pytest-of-{os.environ.get('USER', 'root')}",
+                  ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-m", MARKS, "tests",
+                           "-p", "no:cacheprovider"], cwd=tree, env=env, capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    summary = re.findall(r"^=*\s*(\d+ passed.*?) in [\d.]+s", done.stdout, re.M)
+    return wall, cpu, summary[-1] if summary else f"exit {done.returncode}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--tree", type=Path, action="append", default=[],
+                        help="another checkout to interleave with this one")
+    args = parser.parse_args()
+    trees = [HERE, *(tree.resolve() for tree in args.tree)]
+    for round_ in range(1, args.rounds + 1):
+        for tree in trees:
+            load = os.getloadavg()[0]
+            wall, cpu, summary = run_once(tree)
+            print(f"round {round_}  {time.strftime('%H:%M:%S', time.gmtime())} UTC  "
+                  f"{tree.name:<12} wall {wall:5.1f} s  cpu {cpu:5.1f} s  load {load:4.2f}  "
+                  f"{summary}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
