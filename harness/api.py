@@ -99,7 +99,8 @@ class Session:
             s = self.settings
             self._backends[model] = get_backend(model, BackendOptions(
                 concurrency=s.concurrency, base_url=s.base_url, api_key_env=s.api_key_env,
-                max_retries=s.max_retries, timeout_s=s.timeout_s))
+                max_retries=s.max_retries, timeout_s=s.timeout_s,
+                cache_dir=self.cache.directory))
         return self._backends[model]
 
     def tasks(self) -> list[str]:

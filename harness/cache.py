@@ -139,7 +139,7 @@ class Cache:
             file.unlink(missing_ok=True)
             removed += 1
         if model is None and self.directory.is_dir():
-            for tmp in self.directory.glob("??/.*"):
+            for tmp in (*self.directory.glob("??/.*"), *self.directory.glob(".*")):
                 if is_temp_name(tmp.name):
                     tmp.unlink(missing_ok=True)
         return removed

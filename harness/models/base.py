@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from harness.errors import UsageError
@@ -49,6 +50,9 @@ class BackendOptions:
     api_key_env: str = "OPENAI_API_KEY"  # the name of the variable, never the secret
     max_retries: int = 5
     timeout_s: float = 60.0
+    # The project's cache folder: where a backend may keep what it worked out about its model
+    # for the next process (local: the GGUF's SHA-256, models/filehash.py). None: nothing kept.
+    cache_dir: Path | None = None
 
 
 # Backends by model-name prefix: the module that builds one (`make(rest, options)`) and what it

@@ -15,8 +15,6 @@ Modes:
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import importlib.metadata
 import importlib.util
 import logging
@@ -30,6 +28,7 @@ from harness.config import THREADS_ENV, available_cores
 from harness.errors import BackendError, HarnessWarning
 from harness.models.base import BackendOptions
 from harness.models.chat_format import PLAIN_SHAPE, ChatFormat, chat_format
+from harness.models.filehash import file_sha256
 from harness.models.interrupts import deferred_interrupts
 from harness.models.llama_reasoning import ReasoningSampler, answer_after_reasoning
 from harness.models.llama_streams import StreamScorer
@@ -72,15 +71,6 @@ def default_threads() -> int:
             raise BackendError(f"{THREADS_ENV}={raw!r}: expected a positive number of threads")
         return value
     return available_cores()
-
-
-@functools.lru_cache(maxsize=8)
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -133,12 +123,13 @@ class LocalBackend:
     supports_reasoning = True  # LabelRequest.reasoning: llama_reasoning.py
 
     def __init__(self, model_path: Path, *, n_ctx: int = 2048, n_threads: int | None = None,
-                 streams: int = DEFAULT_STREAMS) -> None:
+                 streams: int = DEFAULT_STREAMS, memo_dir: Path | None = None) -> None:
         if not model_path.is_file():
             raise BackendError(f"model file not found: {model_path}")
         if streams < 1:
             raise BackendError(f"streams must be at least 1, got {streams}")
         self.model_path = model_path
+        self.memo_dir = memo_dir  # where the GGUF's digest is kept between processes
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
         self.streams = streams
@@ -156,7 +147,7 @@ class LocalBackend:
         """The chat format joins the key only when it differs from the one every earlier cache
         entry was made with (the GGUF template, no BOS): the shipped model's key is unchanged."""
         identity = {"backend": "local", "model": self.model_path.name,
-                    "sha256": _file_sha256(self.model_path),
+                    "sha256": file_sha256(self.model_path, self.memo_dir),
                     "llama_cpp": importlib.metadata.version("llama-cpp-python")}
         if self.chat_format.key:
             identity["chat_format"] = self.chat_format.key
@@ -431,4 +422,5 @@ def _format_of(llm: Any) -> ChatFormat:
 
 
 def make(rest: str, options: BackendOptions) -> LocalBackend:
-    return LocalBackend(Path(rest).expanduser() if rest else default_model_path())
+    return LocalBackend(Path(rest).expanduser() if rest else default_model_path(),
+                        memo_dir=options.cache_dir)

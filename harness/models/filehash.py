@@ -1,0 +1,68 @@
+"""SHA-256 of a model file, for cache keys, computed once per file rather than once per process.
+
+Hashing reads the whole file: ~0.3 s for the embedded 98 MB GGUF, ~10-20 s for a 4-8 GB model,
+paid by every `harness` command and every pytest worker that builds a cache key, even when the
+cache answers everything. A memo in the project's cache folder (`file-sha256.json`) keeps the
+digest under the file's identity as `os.stat` gives it: path, size, modification and change times
+in nanoseconds, inode and device. Replacing or editing the file changes at least the change time
+(which no user call can set back), so a stale digest would need a file rewritten in place within
+the same nanosecond tick; git's index trusts the same fields. A missing, unreadable or corrupt
+memo only means hashing again; a folder that cannot be written (or does not exist yet: the
+response cache creates it, with its .gitignore) keeps the digest for this process only.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from harness.fsutil import atomic_write_json
+
+MEMO_NAME = "file-sha256.json"
+
+
+def _stamp(stat: os.stat_result) -> list[int]:
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
+
+
+def _hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_memo(memo: Path) -> dict:
+    try:
+        data = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: Path, stamp: tuple[int, ...], memo_dir: Path | None) -> str:
+    memo = memo_dir / MEMO_NAME if memo_dir is not None else None
+    entries = _read_memo(memo) if memo is not None else {}
+    entry = entries.get(str(path))
+    if isinstance(entry, dict) and entry.get("stat") == list(stamp) \
+            and isinstance(entry.get("sha256"), str) and len(entry["sha256"]) == 64:
+        return entry["sha256"]
+    digest = _hash(path)
+    if memo is not None and memo.parent.is_dir():  # never creates the cache folder itself
+        entries[str(path)] = {"stat": list(stamp), "sha256": digest}
+        try:
+            atomic_write_json(memo, entries)
+        except OSError:
+            pass  # a read-only cache folder: hashed again by the next process, nothing lost
+    return digest
+
+
+def file_sha256(path: Path, memo_dir: Path | None = None) -> str:
+    """The file's SHA-256 hex digest; with `memo_dir`, read from / written to its memo there."""
+    path = path.resolve()
+    return _sha256(path, tuple(_stamp(path.stat())), memo_dir)
