@@ -6,12 +6,13 @@ The process really is killed (SIGKILL, at whatever line it is on); the model is 
 tests/test_optimizer_loop.py (a test double, tests/fake_backend.py), so the kill can land at many
 points of a run that takes a second. Each `harness optimize` runs in its own process, forked from
 the test process once it has imported the library and scikit-learn (a fresh interpreter spent ~3 s
-of each run importing them; a forkserver, used until session 10, paid that once per worker: 3.3 s
-of the module's 5 s). Forking a process with threads is safe here: the only other threads are
-execnet's I/O thread under xdist and OpenBLAS's pool (which re-creates itself after a fork; tqdm's
-monitor is stopped while these tests fork), the child touches nothing they own, writes to files of its own and leaves through os._exit (no
-atexit, no finalizers); a test that left a Python thread running is refused below, as that
-thread could hold a lock the child needs. Each call the fake is asked is appended to a log file
+of each run importing them; a forkserver pays that once per process: 3.3 s of the module's 5 s
+under `-n 2`). Forking a process with threads is safe here: the only other threads are execnet's
+I/O thread under xdist and OpenBLAS's pool (which re-creates itself after a fork; tqdm's monitor
+is stopped while these tests fork), the child touches nothing they own, writes to files of its
+own and leaves through os._exit (no atexit, no finalizers). When a Python thread an earlier test
+left is still running, it could hold a lock the child needs, and the runs start from a
+forkserver instead. Each call the fake is asked is appended to a log file
 before it is answered: the logs count the calls each process made. The Ctrl-C and in-process
 variants are in tests/test_optimizer_loop.py.
 """
@@ -74,6 +75,18 @@ def _optimize(root: str, log: str, args: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def fork():
+    """Where each `harness optimize` process starts: a fork of this process when it runs no other
+    Python thread, else (the whole serial suite: guidance's background event loop, started by the
+    constrained-mode tests, runs for the rest of the process) a forkserver's, which has none."""
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    deadline = time.monotonic() + 1  # an earlier test's pool or server winding down
+    for thread in others:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in others):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        yield context
+        return
     for name in PRELOAD:  # once, before the first fork: the children share them
         importlib.import_module(name)
     # tqdm's monitor thread (started by any earlier progress bar in this process) takes tqdm's
@@ -88,11 +101,6 @@ def fork():
 
 
 def _start(context, root: Path, log: Path, args: list[str]):
-    for thread in threading.enumerate():  # an earlier test's pool or server winding down
-        if thread is not threading.main_thread():
-            thread.join(timeout=5)
-    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    assert not others, f"a thread left running by an earlier test could deadlock a fork: {others}"
     process = context.Process(target=_optimize, args=(str(root), str(log), args))
     process.start()
     return process
