@@ -17,7 +17,9 @@ from harness.models.filehash import MEMO_NAME, file_sha256
 @pytest.fixture
 def reads(monkeypatch):
     """Each whole-file hash, counted; a new process is simulated by clearing the in-process
-    cache before every call."""
+    cache before every call. Files written by a test count as settled at once (the two seconds
+    of the racy-file rule are the test below)."""
+    monkeypatch.setattr(filehash, "SETTLED_NS", 0)
     counted = []
     real = filehash._hash
 
@@ -77,6 +79,33 @@ def test_a_corrupt_memo_means_hashing_again(tmp_path, reads, memo_text):
     assert json.loads((cache / MEMO_NAME).read_text())[str(model.resolve())]["sha256"]
 
 
+def test_a_file_changed_in_the_last_two_seconds_is_not_memoized(tmp_path, reads, monkeypatch):
+    """Racy git: a same-size edit within the kernel clock's tick would keep size, mtime and ctime."""
+    monkeypatch.setattr(filehash, "SETTLED_NS", 2_000_000_000)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x" * 10)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    assert fresh(model, cache) == fresh(model, cache) == hashlib.sha256(b"x" * 10).hexdigest()
+    assert len(reads) == 2 and not (cache / MEMO_NAME).exists()
+
+
+def test_a_file_that_changes_while_it_is_read_is_not_memoized(tmp_path, reads, monkeypatch):
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x" * 10)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    real = filehash._hash
+
+    def edited_meanwhile(path):
+        digest = real(path)
+        model.write_bytes(b"y" * 11)
+        return digest
+    monkeypatch.setattr(filehash, "_hash", edited_meanwhile)
+    fresh(model, cache)
+    assert not (cache / MEMO_NAME).exists()
+
+
 def test_no_cache_folder_is_created_for_the_memo_and_none_is_needed(tmp_path, reads):
     model = tmp_path / "m.gguf"
     model.write_bytes(b"x")
@@ -98,7 +127,7 @@ def test_a_read_only_cache_folder_costs_only_the_hash(tmp_path, reads, monkeypat
     assert list(cache.iterdir()) == []
 
 
-def test_the_memo_is_not_a_cache_entry(tmp_path):
+def test_the_memo_is_not_a_cache_entry(tmp_path, reads):
     """`harness cache stats` counts responses only; `clear` leaves the memo, removes its temp."""
     model = tmp_path / "m.gguf"
     model.write_bytes(b"x")

@@ -5,10 +5,12 @@ paid by every `harness` command and every pytest worker that builds a cache key,
 cache answers everything. A memo in the project's cache folder (`file-sha256.json`) keeps the
 digest under the file's identity as `os.stat` gives it: path, size, modification and change times
 in nanoseconds, inode and device. Replacing or editing the file changes at least the change time
-(which no user call can set back), so a stale digest would need a file rewritten in place within
-the same nanosecond tick; git's index trusts the same fields. A missing, unreadable or corrupt
-memo only means hashing again; a folder that cannot be written (or does not exist yet: the
-response cache creates it, with its .gitignore) keeps the digest for this process only.
+(which no user call can set back), at the kernel clock's tick of a few milliseconds. As git does
+for its index ("racy git"), a digest is kept only when the file was last changed over two seconds
+before hashing started and its stat did not move while it was read, so an edit within the same
+tick cannot hide behind a kept digest. A missing, unreadable or corrupt memo only means hashing
+again; a folder that cannot be written (or does not exist yet: the response cache creates it,
+with its .gitignore) keeps the digest for this process only.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import functools
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 from harness.fsutil import atomic_write_json
 
 MEMO_NAME = "file-sha256.json"
+SETTLED_NS = 2_000_000_000  # a file changed more recently is hashed again next time
 
 
 def _stamp(stat: os.stat_result) -> list[int]:
@@ -52,8 +56,11 @@ def _sha256(path: Path, stamp: tuple[int, ...], memo_dir: Path | None) -> str:
     if isinstance(entry, dict) and entry.get("stat") == list(stamp) \
             and isinstance(entry.get("sha256"), str) and len(entry["sha256"]) == 64:
         return entry["sha256"]
+    started = time.time_ns()
     digest = _hash(path)
-    if memo is not None and memo.parent.is_dir():  # never creates the cache folder itself
+    settled = started - max(stamp[1], stamp[2]) > SETTLED_NS \
+        and tuple(_stamp(path.stat())) == stamp
+    if memo is not None and settled and memo.parent.is_dir():  # never creates the cache folder
         entries[str(path)] = {"stat": list(stamp), "sha256": digest}
         try:
             atomic_write_json(memo, entries)
