@@ -6,9 +6,10 @@
 The current checkout is always measured; each `--tree` (a `git worktree add` of an older commit)
 runs with `PYTHONPATH=<tree>` and this interpreter, so only the source differs. Before every run
 pytest's temp root is removed (pytest deletes its 4th-oldest run folder at start, a cost a fresh
-machine does not pay). Prints one line per run: wall time, CPU time of the whole process tree,
-the 1-minute load average before the run, and the pass count pytest reported. The machine is
-shared: read ratios within a round, not absolute times across rounds.
+machine does not pay). Prints one line per run: wall time, the CPU time the machine was busy
+during it (/proc/stat, every process: a forkserver the run leaves behind included), the 1-minute
+load average before the run, and the pass count pytest reported. The machine is shared: read
+ratios within a round, not absolute times across rounds.
 """
 
 from __future__ import annotations
@@ -28,18 +29,35 @@ HERE = Path(__file__).resolve().parent.parent
 MARKS = "not model and not server and not labelstudio"
 
 
+def _busy_seconds() -> float | None:
+    """CPU time this machine spent busy, all processes (/proc/stat: user, nice, system, irq,
+    softirq; not idle, iowait or steal). Unlike the children's rusage it counts what the run
+    left behind, e.g. a multiprocessing forkserver, which is never waited for."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def run_once(tree: Path) -> tuple[float, float, str]:
     shutil.rmtree(Path(tempfile.gettempdir()) / f"pytest-of-{os.environ.get('USER', 'root')}",
                   ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(tree))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy = _busy_seconds()
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-m", MARKS, "tests",
                            "-p", "no:cacheprovider"], cwd=tree, env=env, capture_output=True,
                           text=True)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    busy_after = _busy_seconds()
+    if busy is not None and busy_after is not None:
+        cpu = busy_after - busy
+    else:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summary = re.findall(r"^=*\s*(\d+ passed.*?) in [\d.]+s", done.stdout, re.M)
     return wall, cpu, summary[-1] if summary else f"exit {done.returncode}"
 
