@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 _STATE = pytest.StashKey["_HarnessState"]()
 _GROUPS_KEY = "harness_loadgroup"  # in xdist's workerinput: the controller schedules by group
+_PLAIN_ID = pytest.StashKey[str]()  # a test's id before its xdist group was appended
 
 # (namespaced option, short alias, argparse attributes). The namespaced names are always there
 # and cannot clash with another plugin; the short alias (what the README shows) is added after
@@ -219,7 +220,8 @@ def _name_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
     `--dist loadgroup`, and only into pytest's pre-9.2 node id attribute (pytest-xdist issue
     #1386; 3.8.0 with pytest 9.2 groups nothing). Every test with an `xdist_group` mark whose id
     does not end with its group gets it here; if this pytest keeps node ids where neither write
-    reaches, a warning says so instead of letting each worker evaluate the same versions."""
+    reaches, a warning says so instead of letting each worker evaluate the same versions. Once
+    the ids are sent, pytest_collection_finish puts the plain ones back."""
     lost = 0
     for item in items:
         names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
@@ -228,17 +230,48 @@ def _name_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
         if not names or item.nodeid.endswith(suffix):
             continue
         nodeid = item.nodeid + suffix
-        structured = getattr(item, "_id", None)  # pytest >= 9.2: a NodeId with .parse()
-        if structured is not None and hasattr(type(structured), "parse"):
-            item._id = type(structured).parse(nodeid)
-        else:
-            item._nodeid = nodeid
+        item.stash[_PLAIN_ID] = item.nodeid
+        _set_nodeid(item, nodeid)
         lost += item.nodeid != nodeid
     if lost:
         config.issue_config_time_warning(pytest.PytestWarning(
             f"harness: could not group {lost} test(s) by xdist_group on this pytest: xdist may "
             "split a prompt version over workers, each evaluating it; run evals without -n"),
             stacklevel=2)
+
+
+def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
+    structured = getattr(item, "_id", None)  # pytest >= 9.2: a NodeId with .parse()
+    if structured is not None and hasattr(type(structured), "parse"):
+        item._id = type(structured).parse(nodeid)
+    else:
+        item._nodeid = nodeid
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's worker sent the ids (with groups) to the controller
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On a worker: the tests' own ids again, now that the controller has scheduled by group
+    (it tracks tests by index from here on), so what the worker reports (logstart lines, test
+    reports, the summary, junitxml, `--lf`) names tests as a run without `-n` does."""
+    for item in session.items:
+        plain = item.stash.get(_PLAIN_ID, None)
+        if plain is not None:
+            _set_nodeid(item, plain)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """xdist's controller, before anyone reads a worker's report: the report of a test that
+    crashed its worker is made here from the scheduler's id, which has the `@group`; without it
+    the summary, junitxml and `--lf` name a test that does not exist (and pytest 9.2 prints
+    `...[v2]@group]`, re-parsing the brackets)."""
+    node = getattr(report, "node", None)  # set by xdist on the reports of its workers
+    if node is None or not getattr(node, "workerinput", {}).get(_GROUPS_KEY):
+        return
+    nodeid = report.nodeid
+    at = nodeid.rfind("@")
+    if at > max(nodeid.rfind("]"), nodeid.rfind("::")):
+        report.nodeid = nodeid[:at]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

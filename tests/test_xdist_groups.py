@@ -55,9 +55,12 @@ def test_each_version_and_group_runs_on_one_worker(pytester):
     copy_task(pytester.path, rows=340)  # all of it: its 8 critical cases are tests too
     pytester.makepyfile(test_gate=VERSIONED)
     # `-n 2` alone, as users type it (the plugin turns xdist's default `load` into `loadgroup`)
-    result = pytester.runpytest_subprocess("-n", "2", "-v", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-n", "2", "-v", "-rA", "-p", "no:cacheprovider")
     out = result.stdout.str()
     assert result.ret == 0, out
+    # The controller reports each test by its own id: the `@group` is the scheduler's business
+    # (in a summary line pytest 9.2 printed `test_critical[subjectivity/v1/...]@harness-...]`).
+    assert "@" not in out, [line for line in out.splitlines() if "@" in line][:3]
     result.assert_outcomes(passed=2 * 10 + 6)
     versions = _workers(out, r"\[subjectivity/(v\d+)[\]/]")
     assert set(versions) == {"v1", "v2"}, out
@@ -75,6 +78,9 @@ def test_a_pytest_that_keeps_ids_out_of_reach_gets_a_warning_not_silence():
     class Item:
         nodeid = "test_gate.py::test_thresholds[subjectivity/v1]"  # no write changes it
 
+        def __init__(self):
+            self.stash = {}
+
         def iter_markers(self, name):
             return [pytest.mark.xdist_group("harness-subjectivity-v1").mark]
 
@@ -88,3 +94,23 @@ def test_a_pytest_that_keeps_ids_out_of_reach_gets_a_warning_not_silence():
     _name_groups(config, [Item(), Item()])
     (warning,) = config.warned
     assert "could not group 2 test(s)" in str(warning) and "without -n" in str(warning)
+
+
+@pytest.mark.parametrize(("nodeid", "plain"), [
+    ("t.py::test_x[subjectivity/v1/s-1]@harness-subjectivity-v1",
+     "t.py::test_x[subjectivity/v1/s-1]"),
+    ("t.py::test_x@chromium", "t.py::test_x"),
+    ("t.py::test_x[a@b]", "t.py::test_x[a@b]"),  # an @ of the test's own parameters stays
+    ("dir@home/t.py::test_x", "dir@home/t.py::test_x"),
+])
+def test_a_crashed_workers_report_names_the_test_without_its_group(nodeid, plain):
+    """The one report the controller makes itself (a test that took its worker down) comes from
+    the scheduler's id, which has the group; it is taken off before the summary sees it."""
+    from types import SimpleNamespace
+
+    from harness.pytest_plugin import _GROUPS_KEY, pytest_runtest_logreport
+
+    report = pytest.TestReport(nodeid, ("t.py", 1, "test_x"), {}, "failed", None, "call")
+    report.node = SimpleNamespace(workerinput={_GROUPS_KEY: True})
+    pytest_runtest_logreport(report)
+    assert report.nodeid == plain
