@@ -227,7 +227,10 @@ def _name_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
         names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
                         for mark in item.iter_markers("xdist_group")})
         suffix = "@" + "_".join(names)
-        if not names or item.nodeid.endswith(suffix):
+        if not names:
+            continue
+        if item.nodeid.endswith(suffix):  # xdist's own doing (pytest < 9.2, --dist loadgroup)
+            item.stash[_PLAIN_ID] = item.nodeid[:-len(suffix)]
             continue
         nodeid = item.nodeid + suffix
         item.stash[_PLAIN_ID] = item.nodeid

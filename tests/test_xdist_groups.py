@@ -114,3 +114,21 @@ def test_a_crashed_workers_report_names_the_test_without_its_group(nodeid, plain
     report.node = SimpleNamespace(workerinput={_GROUPS_KEY: True})
     pytest_runtest_logreport(report)
     assert report.nodeid == plain
+
+
+def test_an_id_xdist_already_grouped_gets_its_plain_id_back_too():
+    """pytest < 9.2 with an explicit `--dist loadgroup`: xdist appended the group itself."""
+    from harness.pytest_plugin import _PLAIN_ID, _name_groups
+
+    class Item:
+        nodeid = "t.py::test_x[v1]@g"
+
+        def __init__(self):
+            self.stash = {}
+
+        def iter_markers(self, name):
+            return [pytest.mark.xdist_group("g").mark]
+
+    item = Item()
+    _name_groups(None, [item])
+    assert item.stash[_PLAIN_ID] == "t.py::test_x[v1]" and item.nodeid == "t.py::test_x[v1]@g"
