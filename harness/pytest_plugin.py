@@ -256,6 +256,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """On a worker: the tests' own ids again, now that the controller has scheduled by group
     (it tracks tests by index from here on), so what the worker reports (logstart lines, test
     reports, the summary, junitxml, `--lf`) names tests as a run without `-n` does."""
+    if not getattr(session.config, "workerinput", {}).get(_GROUPS_KEY):
+        return  # every other pytest run of a venv with harness installed: nothing to walk
     for item in session.items:
         plain = item.stash.get(_PLAIN_ID, None)
         if plain is not None:

@@ -74,7 +74,7 @@ def _optimize(root: str, log: str, args: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def fork():
+def processes():
     """Where each `harness optimize` process starts: a fork of this process when it runs no other
     Python thread, else (the whole serial suite: guidance's background event loop, started by the
     constrained-mode tests, runs for the rest of the process) a forkserver's, which has none."""
@@ -131,10 +131,10 @@ def _summary(stdout: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, fork) -> tuple[int, dict[str, str], list[str]]:
+def reference(tmp_path_factory, processes) -> tuple[int, dict[str, str], list[str]]:
     root = project(tmp_path_factory.mktemp("reference"))
     log = root / "calls.log"
-    stdout = _run(fork, root, log, START)
+    stdout = _run(processes, root, log, START)
     written = _written(root)
     assert "v2.jinja" in written  # the fake's rule makes the demonstrations a real gain
     return _calls(log), written, _summary(stdout)
@@ -145,11 +145,11 @@ def reference(tmp_path_factory, fork) -> tuple[int, dict[str, str], list[str]]:
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize("share", [0.2, 0.7])
 def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_path, reference,
-                                                                    fork):
+                                                                    processes):
     reference_calls, reference_written, reference_summary = reference
     root = project(tmp_path)
     killed_log, resumed_log = root / "killed.log", root / "resumed.log"
-    process = _start(fork, root, killed_log, START)
+    process = _start(processes, root, killed_log, START)
     deadline = time.monotonic() + 120
     while _calls(killed_log) < share * reference_calls:
         assert process.is_alive(), Path(f"{killed_log}.err").read_text(encoding="utf-8")
@@ -168,7 +168,7 @@ def test_kill_9_mid_optimize_then_resume_equals_an_uninterrupted_run(share, tmp_
     assert checkpoint["status"] == "running"
     assert _written(root) == {}  # no new version from a run that did not finish
 
-    stdout = _run(fork, root, resumed_log, RESUME)
+    stdout = _run(processes, root, resumed_log, RESUME)
     # No finished call asked again: at most the one in flight at the kill (asked, not cached).
     repeated = killed_calls + _calls(resumed_log) - reference_calls
     assert repeated in (0, 1)
