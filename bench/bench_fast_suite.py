@@ -5,11 +5,13 @@
 
 The current checkout is always measured; each `--tree` (a `git worktree add` of an older commit)
 runs with `PYTHONPATH=<tree>` and this interpreter, so only the source differs. Before every run
-pytest's temp root is removed (pytest deletes its 4th-oldest run folder at start, a cost a fresh
-machine does not pay). Prints one line per run: wall time, the CPU time the machine was busy
-during it (/proc/stat, every process: a forkserver the run leaves behind included), the 1-minute
-load average before the run, and the pass count pytest reported. The machine is shared: read
-ratios within a round, not absolute times across rounds.
+pytest's temp root is removed, under /tmp and /dev/shm (where tests/scratch.py puts it): pytest
+deletes its 4th-oldest run folder at start, a cost a fresh machine does not pay. `--keep-temp`
+leaves that to pytest, as in a developer's loop (on ext4 without a journal, deleting many files
+makes the next minute's file creations slower: tests/scratch.py). Prints one line per run: wall
+time, the CPU time the machine was busy during it (/proc/stat, every process: a forkserver the
+run leaves behind included), the 1-minute load average before the run, and the pass count pytest
+reported. The machine is shared: read ratios within a round, not absolute times across rounds.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ def _busy_seconds() -> float | None:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
-def run_once(tree: Path) -> tuple[float, float, str]:
-    shutil.rmtree(Path(tempfile.gettempdir()) / f"pytest-of-{os.environ.get('USER', 'root')}",
-                  ignore_errors=True)
+def run_once(tree: Path, keep_temp: bool = False) -> tuple[float, float, str]:
+    roots = () if keep_temp else {tempfile.gettempdir(), "/dev/shm"}  # see tests/scratch.py
+    for root in roots:
+        shutil.rmtree(Path(root) / f"pytest-of-{os.environ.get('USER', 'root')}",
+                      ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(tree))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy = _busy_seconds()
@@ -67,12 +71,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--tree", type=Path, action="append", default=[],
                         help="another checkout to interleave with this one")
+    parser.add_argument("--keep-temp", action="store_true",
+                        help="leave pytest's earlier run folders to pytest (a developer's loop)")
     args = parser.parse_args()
     trees = [HERE, *(tree.resolve() for tree in args.tree)]
     for round_ in range(1, args.rounds + 1):
         for tree in trees:
             load = os.getloadavg()[0]
-            wall, cpu, summary = run_once(tree)
+            wall, cpu, summary = run_once(tree, args.keep_temp)
             print(f"round {round_}  {time.strftime('%H:%M:%S', time.gmtime())} UTC  "
                   f"{tree.name:<12} wall {wall:5.1f} s  cpu {cpu:5.1f} s  load {load:4.2f}  "
                   f"{summary}", flush=True)

@@ -13,7 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.scratch import use_tmpfs_scratch
+
 REPO = Path(__file__).resolve().parent.parent
+
+# Scratch files on /dev/shm where it is a tmpfs with room and TMPDIR is unset (tests/scratch.py):
+# here, before pytest picks its temp root, so tmp_path, xdist's workers and every subprocess agree.
+use_tmpfs_scratch()
+
+# One BLAS thread: the tests' scikit-learn fits are tiny (20-300 examples), and after each BLAS
+# call OpenBLAS's other threads spin-wait, which under `pytest -n 2` on two cores takes CPU from
+# the other worker (fast suite: ~4 s less CPU, bench/RESULTS.md, session 11). Read when NumPy
+# loads, which is later (the root conftest imports nothing heavy); a value the user set is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def copy_task(root: Path, task: str = "subjectivity", rows: int = 24) -> Path:
