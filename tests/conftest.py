@@ -4,6 +4,7 @@ real llama.cpp server with a fault proxy, and a real Label Studio server."""
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import secrets
 import shutil
@@ -26,6 +27,12 @@ use_tmpfs_scratch()
 # the other worker (fast suite: ~4 s less CPU, bench/RESULTS.md, session 11). Read when NumPy
 # loads, which is later (the root conftest imports nothing heavy); a value the user set is kept.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# The cyclic GC less often: with scikit-learn, SciPy and pandas loaded, each full collection
+# walks millions of objects (~150 ms), and Python's default (700, 10, 10) ran ~10 of them and
+# ~1,100 young ones per worker, 1.8-2.1 s of each worker's fast suite; at 7,000 it was 0.8 s
+# (bench/RESULTS.md, session 11). Garbage is still collected, in fewer, larger passes.
+gc.set_threshold(7000, 10, 10)
 
 
 def copy_task(root: Path, task: str = "subjectivity", rows: int = 24) -> Path:
