@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Mapping
 
 TMPFS = "/dev/shm"
-MIN_FREE = 2 * 1024**3  # a fast-suite run writes ~60 MB and pytest keeps the last three runs
+MIN_FREE = 2 * 1024**3  # a full run leaves ~70 MB, and pytest keeps the last three runs
 
 
 def _is_tmpfs(path: str, mounts: str) -> bool:

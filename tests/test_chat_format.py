@@ -70,14 +70,30 @@ def _without_template(directory: Path, *, adds_bos: bool) -> Path:
                         set_bool={"tokenizer.ggml.add_bos_token": adds_bos})
 
 
+@pytest.fixture
+def without_template(tmp_path):
+    """Writes the copies (96 MB each) and removes them after the test: pytest keeps the folders
+    of its last three runs, in RAM where the scratch folder is /dev/shm (tests/scratch.py)."""
+    made: list[Path] = []
+
+    def make(*, adds_bos: bool) -> Path:
+        made.append(_without_template(tmp_path, adds_bos=adds_bos))
+        return made[-1]
+    yield make
+    for path in made:
+        path.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="module")
 def plain_backend(tmp_path_factory):
+    path = _without_template(tmp_path_factory.mktemp("gguf"), adds_bos=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HarnessWarning)  # announced in its own test
-        backend = LocalBackend(_without_template(tmp_path_factory.mktemp("gguf"), adds_bos=True))
+        backend = LocalBackend(path)
         backend.identity()
     yield backend
     backend.close()
+    path.unlink()  # as in without_template
 
 
 @pytest.mark.model
@@ -124,10 +140,10 @@ def test_every_mode_runs_on_the_plain_format(plain_backend, mode):
 
 
 @pytest.mark.model
-def test_no_bos_when_the_tokenizer_adds_none(tmp_path):
+def test_no_bos_when_the_tokenizer_adds_none(without_template):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HarnessWarning)
-        backend = LocalBackend(_without_template(tmp_path, adds_bos=False))
+        backend = LocalBackend(without_template(adds_bos=False))
         tokens = backend.prompt_tokens(MESSAGES)
     assert backend.llm.token_bos() not in tokens
     assert backend._detok(tokens) == PLAIN_TEXT
@@ -136,8 +152,8 @@ def test_no_bos_when_the_tokenizer_adds_none(tmp_path):
 
 
 @pytest.mark.model
-def test_the_fallback_is_announced_once_per_model_file(tmp_path):
-    path = _without_template(tmp_path, adds_bos=True)
+def test_the_fallback_is_announced_once_per_model_file(without_template):
+    path = without_template(adds_bos=True)
     with pytest.warns(HarnessWarning, match="has no chat template.*plain completion format"):
         LocalBackend(path).identity()
     with warnings.catch_warnings(record=True) as caught:
