@@ -62,6 +62,29 @@ def test_no_template_means_the_plain_format(metadata):
     assert "no chat template" in fmt.describe() and "BOS first" in fmt.describe()
 
 
+def test_the_format_is_read_once_per_model_file_unless_it_just_changed(monkeypatch):
+    """Reading it loads the GGUF's vocabulary (no weights: no model mark); a second backend on
+    the same file in this process reuses it, except inside the racy window (filehash.py)."""
+    import llama_cpp
+
+    from harness.models import local
+
+    loads = []
+
+    class Counting(llama_cpp.Llama):
+        def __init__(self, *args, **kwargs):
+            loads.append(kwargs["model_path"])
+            super().__init__(*args, **kwargs)
+    monkeypatch.setattr(llama_cpp, "Llama", Counting)
+    monkeypatch.setattr(local, "_FORMATS", {})
+    first = LocalBackend(default_model_path()).chat_format
+    assert LocalBackend(default_model_path()).chat_format == first
+    assert len(loads) == 1
+    monkeypatch.setattr(local, "settled_stamp", lambda path: None)  # as if it changed just now
+    assert LocalBackend(default_model_path()).chat_format == first
+    assert len(loads) == 2
+
+
 # --- real GGUF files ---------------------------------------------------------------------------
 
 def _without_template(directory: Path, *, adds_bos: bool) -> Path:

@@ -31,7 +31,9 @@ def reads(monkeypatch):
 
 
 def fresh(path, memo_dir):
-    filehash._sha256.cache_clear()
+    """As a new process would: without what this one remembers."""
+    filehash._DIGESTS.clear()
+    filehash._RECORDED.clear()
     return file_sha256(path, memo_dir)
 
 
@@ -87,7 +89,8 @@ def test_a_file_changed_in_the_last_two_seconds_is_not_memoized(tmp_path, reads,
     cache = tmp_path / "cache"
     cache.mkdir()
     assert fresh(model, cache) == fresh(model, cache) == hashlib.sha256(b"x" * 10).hexdigest()
-    assert len(reads) == 2 and not (cache / MEMO_NAME).exists()
+    assert file_sha256(model, cache) == hashlib.sha256(b"x" * 10).hexdigest()  # same process
+    assert len(reads) == 3 and not (cache / MEMO_NAME).exists()
 
 
 def test_a_file_that_changes_while_it_is_read_is_not_memoized(tmp_path, reads, monkeypatch):
@@ -104,6 +107,26 @@ def test_a_file_that_changes_while_it_is_read_is_not_memoized(tmp_path, reads, m
     monkeypatch.setattr(filehash, "_hash", edited_meanwhile)
     fresh(model, cache)
     assert not (cache / MEMO_NAME).exists()
+
+
+def test_one_process_hashes_once_and_fills_each_projects_memo(tmp_path, reads):
+    """A second project in the same process (a notebook's Sessions, the test suite) reuses the
+    digest and still gets it into its own memo; a folder created later gets it then."""
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"w" * 100)
+    first, second, later = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    first.mkdir()
+    second.mkdir()
+    expected = hashlib.sha256(b"w" * 100).hexdigest()
+    assert fresh(model, first) == file_sha256(model, second) == file_sha256(model, later) \
+        == file_sha256(model, None) == expected
+    later.mkdir()
+    assert file_sha256(model, later) == file_sha256(model, first) == expected
+    assert len(reads) == 1
+    for folder in (first, second, later):
+        memo = json.loads((folder / MEMO_NAME).read_text())
+        assert memo[str(model.resolve())] == {"stat": list(filehash.stamp_of(model.resolve())),
+                                              "sha256": expected}
 
 
 def test_no_cache_folder_is_created_for_the_memo_and_none_is_needed(tmp_path, reads):
@@ -153,4 +176,4 @@ def test_a_session_keeps_the_local_models_digest_in_its_cache_folder(tmp_path):
     digest = session.backend("local").identity()["sha256"]
     memo = json.loads((tmp_path / ".harness-cache" / MEMO_NAME).read_text())
     assert memo == {str(default_model_path().resolve()): {
-        "stat": filehash._stamp(default_model_path().resolve().stat()), "sha256": digest}}
+        "stat": list(filehash.stamp_of(default_model_path().resolve())), "sha256": digest}}

@@ -28,7 +28,7 @@ from harness.config import THREADS_ENV, available_cores
 from harness.errors import BackendError, HarnessWarning
 from harness.models.base import BackendOptions
 from harness.models.chat_format import PLAIN_SHAPE, ChatFormat, chat_format
-from harness.models.filehash import file_sha256
+from harness.models.filehash import file_sha256, settled_stamp, stamp_of
 from harness.models.interrupts import deferred_interrupts
 from harness.models.llama_reasoning import ReasoningSampler, answer_after_reasoning
 from harness.models.llama_streams import StreamScorer
@@ -42,6 +42,9 @@ DEFAULT_STREAMS = 4
 STREAM_TOKENS = 1024
 # Model files whose plain-format fallback was announced in this process (once each).
 _ANNOUNCED: set[Path] = set()
+# Chat formats read from model files in this process, by file and settled stamp (filehash.py):
+# reading one loads the GGUF's vocabulary (~0.25 s for the embedded model), once per file.
+_FORMATS: dict[tuple[Path, tuple[int, ...]], ChatFormat] = {}
 
 
 def default_model_path() -> Path:
@@ -236,14 +239,7 @@ class LocalBackend:
         """Read from the GGUF (the vocabulary alone when the weights are not loaded yet); a
         model without a chat template gets the plain format, announced once per file."""
         if self._format is None:
-            if self._llm is not None:
-                self._format = _format_of(self._llm)
-            else:
-                from llama_cpp import Llama
-                with _quiet():
-                    vocab = Llama(model_path=str(self.model_path), vocab_only=True, verbose=False)
-                self._format = _format_of(vocab)
-                del vocab
+            self._format = self._read_format()
             if self._format.kind == "plain" and self.model_path not in _ANNOUNCED:
                 _ANNOUNCED.add(self.model_path)
                 bos = "BOS first; " if self._format.adds_bos else ""
@@ -253,6 +249,22 @@ class LocalBackend:
                               f"markers); run records and reports say so", HarnessWarning,
                               stacklevel=2)
         return self._format
+
+    def _read_format(self) -> ChatFormat:
+        if self._llm is not None:
+            return _format_of(self._llm)
+        path = self.model_path.resolve()
+        stamp = settled_stamp(path)  # None: changed within the racy window, read it every time
+        if stamp is not None and (path, stamp) in _FORMATS:
+            return _FORMATS[path, stamp]
+        from llama_cpp import Llama
+        with _quiet():
+            vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
+        found = _format_of(vocab)
+        del vocab
+        if stamp is not None and stamp_of(path) == stamp:
+            _FORMATS[path, stamp] = found
+        return found
 
     def scorer(self, long: bool = False) -> StreamScorer:
         """The score-mode context: `streams` streams of STREAM_TOKENS cells, or for prompts
