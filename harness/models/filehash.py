@@ -48,11 +48,6 @@ def _memoized(entry: object, stamp: tuple[int, ...]) -> str | None:
     return None
 
 
-def _settled(stamp: tuple[int, ...], since_ns: int) -> bool:
-    """Last changed over SETTLED_NS before `since_ns` (a time.time_ns())."""
-    return since_ns - max(stamp[1], stamp[2]) > SETTLED_NS
-
-
 def stamp_of(path: Path) -> tuple[int, ...]:
     """The file's identity as `os.stat` gives it (size, mtime and ctime ns, inode, device)."""
     stat = path.stat()
@@ -63,7 +58,7 @@ def settled_stamp(path: Path) -> tuple[int, ...] | None:
     """The file's stamp, or None when it changed in the last SETTLED_NS (the racy-file rule):
     what something read from the file may be remembered under, in this process or on disk."""
     stamp = stamp_of(path)
-    return stamp if _settled(stamp, time.time_ns()) else None
+    return stamp if time.time_ns() - max(stamp[1], stamp[2]) > SETTLED_NS else None
 
 
 # This process's digests of settled files, and the memo folders known to hold them: a second
@@ -83,10 +78,10 @@ def file_sha256(path: Path, memo_dir: Path | None = None) -> str:
     entries = _read_memo(memo) if memo is not None else {}
     on_disk = _memoized(entries.get(str(path)), stamp)
     digest = on_disk or _DIGESTS.get((path, stamp))
-    if digest is None:
-        started = time.time_ns()
+    if digest is None:  # the racy-file rule, as for the chat format (models/local.py)
+        settled = settled_stamp(path) == stamp
         digest = _hash(path)
-        if not (_settled(stamp, started) and stamp_of(path) == stamp):
+        if not settled or stamp_of(path) != stamp:
             return digest  # changed lately or while read: hashed again next time
     _DIGESTS[path, stamp] = digest
     if memo is not None and on_disk is None:
